@@ -1,0 +1,1 @@
+"""petal's model recipe: prepare data, train a small DDPM, export to ONNX, quantize, evaluate."""

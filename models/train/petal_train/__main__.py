@@ -1,0 +1,130 @@
+"""One command per stage: prepare, train, sample, export, quantize, eval, card."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+RUNS = HERE / "runs"
+
+
+def rgb(s: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in s.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
+        raise argparse.ArgumentTypeError(f"background {s!r} is not R,G,B with each 0..255")
+    return parts  # type: ignore[return-value]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m petal_train", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    q = sub.add_parser("prepare", help="build the training set")
+    q.add_argument("--out", default=str(RUNS / "data"))
+    q.add_argument("--resolution", type=int, default=32)
+    q.add_argument("--images", default=None, help="a folder of your own images instead of the emoji set")
+    q.add_argument("--cache", default=str(RUNS / "cache"))
+    q.add_argument("--background", type=rgb, default=(255, 255, 255), help="R,G,B behind transparent pixels")
+    q.add_argument("--keep-skin-tones", action="store_true")
+
+    q = sub.add_parser("train", help="train (or resume) a UNet")
+    q.add_argument("--data", default=str(RUNS / "data"))
+    q.add_argument("--out", default=str(RUNS / "emoji32"))
+    q.add_argument("--resume", default=None, help="ckpt.pt or ema.pt to continue from")
+    q.add_argument("--steps", type=int, default=200_000)
+    q.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
+    q.add_argument("--batch", type=int, default=64)
+    q.add_argument("--lr", type=float, default=5e-4)
+    q.add_argument("--warmup", type=int, default=200)
+    q.add_argument("--ema", type=float, default=0.999)
+    q.add_argument("--min-snr", type=float, default=5.0)
+    q.add_argument("--resolution", type=int, default=32)
+    q.add_argument("--channels", type=int, default=32)
+    q.add_argument("--channel-mult", type=int, nargs="+", default=[1, 2, 2])
+    q.add_argument("--res-blocks", type=int, default=1)
+    q.add_argument("--attn-resolutions", type=int, nargs="*", default=[16])
+    q.add_argument("--groups", type=int, default=8)
+    q.add_argument("--dropout", type=float, default=0.1)
+    q.add_argument("--schedule", choices=["cosine", "linear"], default="cosine")
+    q.add_argument("--T", type=int, default=1000)
+    q.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    q.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    q.add_argument("--threads", type=int, default=0)
+    q.add_argument("--ckpt-minutes", type=float, default=5.0)
+    q.add_argument("--seed", type=int, default=0)
+
+    q = sub.add_parser("sample", help="an image grid from a checkpoint (DPM-Solver++ 2M)")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
+    q.add_argument("--out", default="samples.png")
+    q.add_argument("--count", type=int, default=64)
+    q.add_argument("--steps", type=int, default=20)
+    q.add_argument("--seed", type=int, default=0)
+
+    q = sub.add_parser("export", help="ONNX export with fixed input facts, verified against PyTorch")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
+    q.add_argument("--out", required=True, help="output .onnx path")
+    q.add_argument("--opset", type=int, default=21)
+
+    q = sub.add_parser("quantize", help="int8 variants of an exported model, checked against f32")
+    q.add_argument("--model", required=True, help="the f32 .onnx")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"), help="for calibration schedule")
+    q.add_argument("--out-dir", required=True)
+    q.add_argument("--calib", type=int, default=64, help="calibration samples across timesteps")
+
+    q = sub.add_parser("eval", help="FID-L0 of a model variant against the training set")
+    q.add_argument("--model", required=True, help=".onnx file (or ema.pt checkpoint)")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"), help="schedule source for .onnx")
+    q.add_argument("--data", default=str(RUNS / "data"))
+    q.add_argument("--count", type=int, default=500)
+    q.add_argument("--steps", type=int, default=20)
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--floor", action="store_true", help="also compute the data floor (two halves)")
+    q.add_argument("--json", default=None, help="append the result to this JSON file")
+
+    q = sub.add_parser("card", help="write card.json for a model directory")
+    q.add_argument("--dir", required=True)
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
+    q.add_argument("--name", required=True)
+    q.add_argument("--fid", default=None, help="JSON file written by eval --json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import RecipeError
+    try:
+        if args.cmd == "prepare":
+            from .data import prepare
+            m = prepare(Path(args.out), args.resolution, Path(args.images) if args.images else None,
+                        Path(args.cache), args.background, args.keep_skin_tones)
+            print(f"prepared {m['count']} images at {m['resolution']} px from {m['source']} -> {args.out}")
+        elif args.cmd == "train":
+            from .train import train
+            print(f"trained; EMA weights at {train(args)}")
+        elif args.cmd == "sample":
+            from .sample import sample_grid
+            sample_grid(Path(args.ckpt), Path(args.out), args.count, args.steps, args.seed)
+        elif args.cmd == "export":
+            from .export import export
+            export(Path(args.ckpt), Path(args.out), args.opset)
+        elif args.cmd == "quantize":
+            from .quantize import quantize
+            quantize(Path(args.model), Path(args.ckpt), Path(args.out_dir), args.calib)
+        elif args.cmd == "eval":
+            from .evaluate import evaluate
+            evaluate(args)
+        elif args.cmd == "card":
+            from .card import write_card
+            write_card(Path(args.dir), Path(args.ckpt), args.name, Path(args.fid) if args.fid else None)
+    except (RecipeError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""`prepare`: build the training set as one uint8 array [N, H, W, 3] plus a manifest."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from .errors import DataError
+
+EMOJI_PACKAGE = "emoji-datasource-google@16.0.0"
+EMOJI_LICENSE = "Apache-2.0 (Google Noto Emoji artwork, npm emoji-datasource-google@16.0.0)"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+# Skin-tone modifiers U+1F3FB..U+1F3FF: variants of the same artwork, dropped so they don't dominate.
+SKIN_TONE = re.compile(r"1f3f[b-f]")
+
+
+
+
+def fetch_emoji(cache: Path) -> Path:
+    """Runs `npm pack` once and unpacks the 64 px PNGs; returns their folder."""
+    img_dir = cache / "package" / "img" / "google" / "64"
+    if img_dir.is_dir() and any(img_dir.iterdir()):
+        return img_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    tgz = cache / "emoji-datasource-google-16.0.0.tgz"
+    if not tgz.exists():
+        if shutil.which("npm") is None:
+            raise DataError("npm is not installed; install Node.js/npm or pass --images DIR")
+        subprocess.run(["npm", "pack", EMOJI_PACKAGE, "--pack-destination", str(cache)], check=True,
+                       stdout=subprocess.DEVNULL)
+    with tarfile.open(tgz) as tf:
+        members = [m for m in tf.getmembers() if m.name.startswith("package/img/google/64/")]
+        tf.extractall(cache, members=members, filter="data")
+    return img_dir
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist or is not a directory")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"image folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def load_image(path: Path, resolution: int, background: tuple[int, int, int]) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("RGBA")
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"cannot read image {path}: {e}") from e
+    bg = Image.new("RGBA", im.size, background + (255,))
+    im = Image.alpha_composite(bg, im).convert("RGB")
+    w, h = im.size
+    side = min(w, h)
+    im = im.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+    # Flat-colour artwork at integer factors: BOX (area average) has no ringing; LANCZOS otherwise.
+    flt = Image.Resampling.BOX if side % resolution == 0 else Image.Resampling.LANCZOS
+    im = im.resize((resolution, resolution), flt)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def prepare(out: Path, resolution: int, images: Path | None, cache: Path,
+            background: tuple[int, int, int] = (255, 255, 255), keep_skin_tones: bool = False) -> dict:
+    if resolution < 8 or resolution % 8 != 0:
+        raise DataError(f"resolution {resolution} must be a multiple of 8 and at least 8")
+    if images is None:
+        folder = fetch_emoji(cache)
+        files = list_images(folder)
+        if not keep_skin_tones:
+            files = [f for f in files if not SKIN_TONE.search(f.stem)]
+        source, license_ = EMOJI_PACKAGE, EMOJI_LICENSE
+    else:
+        files = list_images(images)
+        source, license_ = str(images), "user-supplied"
+    arr = np.stack([load_image(f, resolution, background) for f in tqdm(files, desc="prepare", unit="img")])
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"source": source, "license": license_, "count": int(arr.shape[0]),
+                "resolution": resolution, "background": list(background)}
+    # Atomic writes: a crash never leaves a truncated dataset behind.
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".npy", delete=False) as f:
+        np.save(f, arr)
+    os.replace(f.name, out / "images.npy")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    grid = make_grid(arr[:64])
+    Image.fromarray(grid).save(out / "preview.png")
+    return manifest
+
+
+def load_dataset(data_dir: Path, resolution: int | None = None) -> np.ndarray:
+    path = data_dir / "images.npy"
+    if not path.exists():
+        raise DataError(f"no prepared data at {path}; run `python -m petal_train prepare` first")
+    arr = np.load(path)
+    if arr.ndim != 4 or arr.shape[3] != 3 or arr.dtype != np.uint8:
+        raise DataError(f"{path} is not a uint8 [N,H,W,3] array (got {arr.dtype} {arr.shape})")
+    if resolution is not None and arr.shape[1:3] != (resolution, resolution):
+        raise DataError(f"dataset {path} is {arr.shape[1]}x{arr.shape[2]} but the model wants "
+                        f"{resolution}x{resolution}; re-run prepare with --resolution {resolution}")
+    return arr
+
+
+def make_grid(imgs: np.ndarray, cols: int = 8, pad: int = 2) -> np.ndarray:
+    n, h, w, c = imgs.shape
+    rows = (n + cols - 1) // cols
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i, im in enumerate(imgs):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = im
+    return grid
