@@ -136,7 +136,16 @@ def fuse_group_norm(model: onnx.ModelProto) -> int:
     del g.node[:]
     g.node.extend(nodes)
     g.initializer.extend(new_inits)
-    # Drop initializers nobody reads any more (the InstanceNormalization ones/zeros, reshape shapes).
+    # Drop nodes and initializers nobody reads any more (Shape/Constant nodes that fed the removed
+    # Reshapes, the InstanceNormalization ones/zeros).
+    live = {o.name for o in g.output}
+    kept = []
+    for n in reversed(list(g.node)):
+        if any(o in live for o in n.output):
+            kept.append(n)
+            live.update(n.input)
+    del g.node[:]
+    g.node.extend(reversed(kept))
     used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
     keep = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
@@ -251,6 +260,9 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
     print(f"exported {ckpt} (step {ck.get('step')}) -> {out}: {len(data)} bytes, opset {opset}, "
           f"{total} nodes" + (f", {fused} GroupNorm patterns fused" if fused else ""))
     print("  ops: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if opset < 21:
+        print(f"  note: at opset {opset} GroupNorm stays decomposed (GroupNormalization-18 has per-group "
+              "scale/bias, not per-channel); use opset 21 for single GroupNormalization nodes")
     print(f"  verified against PyTorch on {len(pairs)} (x, t) pairs: max abs diff {max_diff:.2e}")
     return {"file": str(out), "bytes": len(data), "opset": opset, "ops": counts, "nodes": total,
             "max_abs_diff": max_diff, "fused_group_norms": fused}
