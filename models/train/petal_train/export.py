@@ -220,6 +220,11 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
     if opset >= 21 and op_counts(proto).get("GroupNormalization", 0) < n_gn:
         fused = fuse_group_norm(proto)
     _fix_io(proto, r)
+    # The dynamo exporter annotates every node with stack traces and module paths (~5% of the file,
+    # and local paths); the runtime needs none of it.
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
     proto.doc_string = (f"petal DDPM eps-predictor; schedule {sched.to_dict()}; "
                         f"step {ck.get('step')}; inputs x[1,3,{r},{r}] t[1] (timestep index)")
     helper.set_model_props(proto, {"petal.schedule": str(sched.to_dict()), "petal.resolution": str(r),
@@ -251,6 +256,7 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
