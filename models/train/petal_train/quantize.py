@@ -12,7 +12,8 @@
                    calibration at timesteps spread over the whole schedule (activation ranges move
                    with t). Only Conv and MatMul are quantized, so the graph holds standard ONNX ops only
                    (QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul + float ops; no
-                   com.microsoft QLinearAdd/QGemm/QLinearSoftmax that tract cannot load).
+                   com.microsoft QLinearAdd/QGemm/QLinearSoftmax that tract cannot load). The float
+                   Gemms left over (timestep-embedding projections) get int8 weights as in int8w.
                    Softmax, the Mul feeding it (if any) and the MatMul that *reads* the attention
                    weights stay float: tract 0.23.9 folds DequantizeLinear -> Softmax -> QuantizeLinear
                    into a lookup table whose every output is 1.0; with the consumer float there is never a
@@ -305,6 +306,8 @@ def quantize(model: Path, ckpt: Path, out_dir: Path, calib: int = 64, data: Path
     torch.manual_seed(seed)
     feeds = noisy_inputs(sched, r, calibration_timesteps(sched.T, calib), seed, images)
     q = quantize_static_qoperator(model, feeds)
+    # The float Gemms left over (timestep-embedding projections) get int8 weights as in int8w.
+    q, _ = quantize_weights(q)
     onnx.checker.check_model(q, full_check=True)
     check_tract_safe(q)
     q_bytes = q.SerializeToString()
