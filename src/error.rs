@@ -15,6 +15,8 @@ pub enum Error {
     Card { path: PathBuf, msg: String },
     #[error("model {what}: {msg}")]
     Model { what: String, msg: String },
+    #[error("board profile {what}: {msg}")]
+    Board { what: String, msg: String },
     #[error("invalid setting: {0}")]
     Invalid(String),
     #[error("{0}")]

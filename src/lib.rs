@@ -3,6 +3,7 @@
 //! Data flows one way: model card + ONNX -> [`denoiser::TractDenoiser`] -> a sampler from
 //! [`sampler`] -> an image -> a file or a display.
 
+pub mod board;
 pub mod error;
 pub mod sampler;
 pub mod schedule;

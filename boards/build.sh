@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Builds petal for a board: the release binary for the board's target triple, stripped, with its
+# path and size printed.
+#
+#   boards/build.sh rpi4                      # profile boards/rpi4.toml
+#   boards/build.sh path/to/myboard.toml      # any profile file
+#   boards/build.sh --target armv7-unknown-linux-gnueabihf rpi3   # another triple for that board
+#   boards/build.sh --generic rpi4            # leave out the profile's rustflags (target-cpu)
+#   boards/build.sh --list-targets            # the triples this script knows
+#   eval "$(boards/build.sh --env aarch64-unknown-linux-gnu)"    # cross env for cargo by hand
+#
+# Needs: rustup target add <triple>, and the target's C cross compiler (tract assembles its
+# ARM kernels with it) and binutils. On Debian/Ubuntu:
+#   aarch64-*:  apt install gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+#   arm*-*:     apt install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+# and qemu-user to run the ARM binaries on a PC (the printed env sets the cargo runner).
+#
+# The result lands in target/boards/<board>/petal (cargo's own artifact stays unstripped under
+# target/<triple>/release). Boards with different rustflags for the same triple share cargo's
+# target/<triple> folder, so switching between them rebuilds tract (~12 min on 2 cores); use
+# --generic to share one build between all boards of a triple.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+KNOWN_TARGETS="aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf arm-unknown-linux-gnueabihf x86_64-unknown-linux-gnu"
+
+die() {
+    echo "boards/build.sh: $*" >&2
+    exit 1
+}
+
+# The cross environment for one triple, as `export` lines: C compiler and archiver for the cc
+# crate (tract-linalg's and psm's assembly), cargo's linker and its qemu runner, and the tract
+# CPU-detection knobs that qemu-user needs (it shows the host's /proc/cpuinfo to the guest).
+target_env() {
+    local t=$1 up cc ar linker runner extra=""
+    up=$(echo "$t" | tr 'a-z-' 'A-Z_')
+    case $t in
+        aarch64-unknown-linux-gnu)
+            cc=aarch64-linux-gnu-gcc ar=aarch64-linux-gnu-ar linker=$cc
+            runner="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;
+        aarch64-unknown-linux-musl)
+            # Static: rustc links its self-contained musl (crt1.o, libc.a, libunwind.a) with the
+            # gcc cross driver; no musl cross gcc is needed.
+            cc=aarch64-linux-gnu-gcc ar=aarch64-linux-gnu-ar linker=$cc
+            runner="qemu-aarch64" ;;
+        armv7-unknown-linux-gnueabihf)
+            cc=arm-linux-gnueabihf-gcc ar=arm-linux-gnueabihf-ar linker=$cc
+            runner="qemu-arm -L /usr/arm-linux-gnueabihf"
+            # qemu 7.2 shows the host's /proc/cpuinfo, where tract finds no NEON and would test
+            # only its VFPv2 fallback kernels; every ARMv7 Raspberry Pi has NEON.
+            extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-true}" ;;
+        arm-unknown-linux-gnueabihf)
+            # ARMv6 (Pi Zero / Zero W / Pi 1): VFPv2, no NEON. See boards/README.md.
+            cc=arm-linux-gnueabihf-gcc ar=arm-linux-gnueabihf-ar linker=$cc
+            runner="qemu-arm -cpu arm1176 -L /usr/arm-linux-gnueabihf" ;;
+        x86_64-unknown-linux-gnu)
+            echo ": host target, nothing to set"
+            return 0 ;;
+        *) die "unknown target $t (known: $KNOWN_TARGETS)" ;;
+    esac
+    local lower=${t//-/_}
+    echo "export CC_${lower}=$cc"
+    echo "export AR_${lower}=$ar"
+    echo "export CARGO_TARGET_${up}_LINKER=$cc"
+    echo "export CARGO_TARGET_${up}_RUNNER=\"$runner\""
+    [ -n "$extra" ] && echo "$extra"
+    return 0
+}
+
+strip_tool() {
+    case $1 in
+        aarch64-*) echo aarch64-linux-gnu-strip ;;
+        arm*-*) echo arm-linux-gnueabihf-strip ;;
+        *) echo strip ;;
+    esac
+}
+
+# Reads `key = "value"` or `key = [..]` from [section] of a profile (the shipped profiles keep
+# each value on one line; petal itself reads them with a real TOML parser).
+toml_get() {
+    local file=$1 section=$2 key=$3
+    awk -v sec="[$section]" -v key="$key" '
+        /^[[:space:]]*\[/ { cur = $0; gsub(/[[:space:]]/, "", cur); next }
+        cur == sec || (sec == "[]" && cur == "") {
+            line = $0; sub(/#.*/, "", line)
+            if (match(line, "^[[:space:]]*" key "[[:space:]]*=")) {
+                v = substr(line, RLENGTH + 1); gsub(/^[[:space:]]+|[[:space:]]+$/, "", v); print v; exit
+            }
+        }' "$file"
+}
+
+generic=0 target_override=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --list-targets) printf '%s\n' $KNOWN_TARGETS; exit 0 ;;
+        --env) [ $# -ge 2 ] || die "--env needs a target triple"; target_env "$2"; exit 0 ;;
+        --generic) generic=1; shift ;;
+        --target) [ $# -ge 2 ] || die "--target needs a triple"; target_override=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) die "unknown option $1 (see --help)" ;;
+        *) break ;;
+    esac
+done
+[ $# -eq 1 ] || die "usage: boards/build.sh [--generic] [--target TRIPLE] BOARD|PROFILE.toml"
+
+spec=$1
+if [ -f "$spec" ]; then
+    profile=$spec
+elif [ -f "$ROOT/boards/$spec.toml" ]; then
+    profile=$ROOT/boards/$spec.toml
+else
+    known=$(cd "$ROOT/boards" && ls ./*.toml | sed 's|^\./||; s|\.toml$||' | tr '\n' ' ')
+    die "unknown board '$spec' (known: $known, or a path to a profile .toml)"
+fi
+board=$(toml_get "$profile" "" name | tr -d '"')
+[ -n "$board" ] || die "$profile: no name"
+target=$(toml_get "$profile" build target | tr -d '"')
+[ -n "$target" ] || die "$profile: [build] has no target"
+[ -n "$target_override" ] && target=$target_override
+case " $KNOWN_TARGETS " in
+    *" $target "*) ;;
+    *) die "$profile: target $target is not one this script knows (known: $KNOWN_TARGETS)" ;;
+esac
+
+rustflags=""
+if [ "$generic" = 0 ] && [ -z "$target_override" ]; then
+    # ["-C", "target-cpu=cortex-a72"] -> -C target-cpu=cortex-a72
+    rustflags=$(toml_get "$profile" build rustflags | tr -d '[],"')
+    rustflags=$(echo $rustflags)
+fi
+
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo_args=(build --release --locked)
+if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
+    # Same artifacts as a plain `cargo build --release`: no second build of tract.
+    out_dir=$TARGET_DIR/release
+else
+    cargo_args+=(--target "$target")
+    out_dir=$TARGET_DIR/$target/release
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        die "Rust's std for $target is not installed: rustup target add $target"
+    fi
+fi
+eval "$(target_env "$target")"
+if [ -n "$rustflags" ]; then
+    up=$(echo "$target" | tr 'a-z-' 'A-Z_')
+    export "CARGO_TARGET_${up}_RUSTFLAGS=$rustflags"
+fi
+cc_var=CC_${target//-/_}
+if [ -n "${!cc_var:-}" ] && ! command -v "${!cc_var}" >/dev/null; then
+    die "${!cc_var} not found: install the $target cross compiler (see the top of $0)"
+fi
+
+echo "boards/build.sh: $board -> $target${rustflags:+ (rustflags: $rustflags)}" >&2
+start=$(date +%s)
+(cd "$ROOT" && cargo "${cargo_args[@]}" --bin petal)
+dest=$TARGET_DIR/boards/$board
+mkdir -p "$dest"
+cp "$out_dir/petal" "$dest/petal"
+"$(strip_tool "$target")" "$dest/petal"
+size=$(stat -c %s "$dest/petal")
+echo "boards/build.sh: built in $(( $(date +%s) - start ))s" >&2
+echo "$dest/petal $size bytes ($(( (size + 524288) / 1048576 )) MiB), $target"

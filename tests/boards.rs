@@ -1,0 +1,211 @@
+//! Board profiles: every shipped profile parses, names a target boards/build.sh knows, and its
+//! defaults are accepted (and applied) by `petal generate`; bad names and files give clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use petal::board::{Board, SHIPPED, TARGETS};
+use petal::picture::{read_png_text, METADATA_KEY};
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn petal() -> Command {
+    let mut c = Command::cargo_bin("petal").expect("petal binary");
+    c.arg("--quiet");
+    c
+}
+
+/// The settings petal stored in a picture it wrote.
+fn metadata(png: &Path) -> serde_json::Value {
+    let text = read_png_text(png, METADATA_KEY)
+        .expect("readable png")
+        .expect("petal metadata");
+    serde_json::from_str(&text).expect("metadata is json")
+}
+
+#[test]
+fn every_profile_file_is_shipped_and_parses() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("boards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut shipped: Vec<String> = SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+    shipped.sort();
+    assert_eq!(
+        on_disk, shipped,
+        "boards/*.toml and board::SHIPPED must list the same boards"
+    );
+    for (name, _) in SHIPPED {
+        let b = Board::load(&root().join("boards").join(format!("{name}.toml"))).unwrap();
+        assert_eq!(b.name, name, "profile name must match its file name");
+    }
+}
+
+#[test]
+fn build_helper_knows_every_target() {
+    let out = StdCommand::new("bash")
+        .arg(root().join("boards/build.sh"))
+        .arg("--list-targets")
+        .output()
+        .expect("bash runs boards/build.sh");
+    assert!(out.status.success());
+    let known: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(known, TARGETS, "board::TARGETS and build.sh must agree");
+    for b in Board::shipped().unwrap() {
+        assert!(
+            known.contains(&b.build.target),
+            "{}: target {} unknown to build.sh",
+            b.name,
+            b.build.target
+        );
+        // Each target also has a cross environment (or is the host).
+        let env = StdCommand::new("bash")
+            .arg(root().join("boards/build.sh"))
+            .args(["--env", &b.build.target])
+            .output()
+            .unwrap();
+        assert!(env.status.success(), "{}: --env failed", b.name);
+    }
+}
+
+#[test]
+fn every_board_defaults_are_accepted_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    for b in Board::shipped().unwrap() {
+        let out = dir.path().join(format!("{}.png", b.name));
+        // The profile's own sampler, steps and variant: nothing but --board and a seed.
+        petal()
+            .args(["--board", &b.name, "generate", "--seed", "7", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let m = metadata(&out);
+        assert_eq!(m["variant"], b.defaults.variant.as_str(), "{}", b.name);
+        assert_eq!(m["sampler"], b.defaults.sampler.as_str(), "{}", b.name);
+        assert_eq!(m["steps"], b.defaults.steps, "{}", b.name);
+    }
+}
+
+#[test]
+fn explicit_flags_win_over_the_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.png");
+    petal()
+        .args(["--board", "rpi4", "--threads", "1", "generate"])
+        .args(["--steps", "3", "--sampler", "ddim", "--variant", "f32"])
+        .args(["--seed", "1", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let m = metadata(&out);
+    assert_eq!(m["steps"], 3);
+    assert_eq!(m["sampler"], "ddim");
+    assert_eq!(m["variant"], "f32");
+}
+
+#[test]
+fn board_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("mine.toml");
+    let text = SHIPPED[2]
+        .1
+        .replace("name = \"rpi4\"", "name = \"mine\"")
+        .replace("steps = 20", "steps = 2");
+    std::fs::write(&profile, text).unwrap();
+    let out = dir.path().join("p.png");
+    petal()
+        .arg("--board")
+        .arg(&profile)
+        .args(["generate", "--seed", "3", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(metadata(&out)["steps"], 2);
+}
+
+#[test]
+fn unknown_board_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expect = predicate::str::contains("unknown board").boxed();
+    for (name, _) in SHIPPED {
+        expect = expect.and(predicate::str::contains(name)).boxed();
+    }
+    petal()
+        .args(["--board", "rpi9", "generate", "--out"])
+        .arg(dir.path().join("p.png"))
+        .assert()
+        .failure()
+        .stderr(expect);
+    // Nothing is painted when the board is wrong.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn malformed_profile_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = SHIPPED[2].1;
+    let cases = [
+        (good.replace("threads = 4", "threads = \"four\""), "threads"),
+        (good.replace("steps = 20\n", ""), "steps"),
+        (good.replace("\"int8w\"", "\"int4\""), "defaults.variant"),
+        (
+            good.replace("aarch64-unknown-linux-gnu", "mips-unknown-linux-gnu"),
+            "build.target",
+        ),
+        (good.replace("threads = 4", "threads = 0"), "cpu.threads"),
+        (good.replace("[cpu]", "[cpu]\nspeed = 3"), "speed"),
+        ("name = \"x\"\n[build\n".to_string(), "line 2"),
+    ];
+    for (i, (text, field)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let shown = path.display().to_string();
+        petal()
+            .arg("--board")
+            .arg(&path)
+            .args(["generate", "--out"])
+            .arg(dir.path().join("p.png"))
+            .assert()
+            .failure()
+            .stderr(
+                predicate::str::contains(*field)
+                    .and(predicate::str::contains(shown.as_str()))
+                    .and(predicate::str::contains("board profile")),
+            );
+    }
+    // A missing file is reported as such.
+    petal()
+        .args(["--board", "no/such/board.toml", "boards"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no/such/board.toml"));
+}
+
+#[test]
+fn boards_lists_all_and_prints_one() {
+    let mut expect = predicate::str::contains("aarch64-unknown-linux-musl").boxed();
+    for (name, _) in SHIPPED {
+        expect = expect.and(predicate::str::contains(name)).boxed();
+    }
+    petal().arg("boards").assert().success().stdout(expect);
+    let out = petal().args(["boards", "rpi5"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let b = Board::parse(&text, "printed").unwrap();
+    assert_eq!(b, Board::resolve("rpi5").unwrap());
+    petal()
+        .args(["boards", "nope"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown board"));
+}
