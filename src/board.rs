@@ -111,7 +111,10 @@ impl Board {
 
     /// Reads a profile file.
     pub fn load(path: &Path) -> Result<Board> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Board {
+            what: path.display().to_string(),
+            msg: format!("cannot read it: {e}"),
+        })?;
         Board::parse(&text, &path.display().to_string())
     }
 

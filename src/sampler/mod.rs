@@ -1,1 +1,94 @@
-//! Placeholder: being written.
+//! Samplers: turn pure noise into an image by repeatedly asking a [`Denoiser`] for the noise
+//! in its input and stepping towards less noise with a [`Scheduler`].
+//!
+//! The split mirrors diffusers: the scheduler owns the step rule and the timesteps, the
+//! denoiser owns the network, and [`sample`] drives one against the other. A scheduler is built
+//! fresh for every image because multistep solvers remember earlier steps.
+
+mod common;
+mod config;
+mod ddim;
+mod ddpm;
+mod dpm_solver;
+
+pub use common::standard_normal;
+pub use config::{SamplerConfig, SamplerKind};
+pub use ddim::Ddim;
+pub use ddpm::Ddpm;
+pub use dpm_solver::DpmSolverPP;
+
+use crate::{Error, Result};
+
+/// A noise-prediction model.
+pub trait Denoiser {
+    /// Predicts the noise in `x` (one image, flat CHW, in model space [-1, 1]) at integer
+    /// timestep `t`; the result has the same length as `x`.
+    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>>;
+}
+
+/// The result of one scheduler step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutput {
+    /// The sample at the next (less noisy) timestep; after the last step, the final image.
+    pub prev_sample: Vec<f32>,
+    /// The scheduler's estimate of the clean image at this step (clipped when `clip_x0` is on).
+    pub pred_x0: Vec<f32>,
+}
+
+/// One sampling algorithm over a fixed list of timesteps.
+pub trait Scheduler {
+    /// The timesteps the denoiser is evaluated at, in the order they are used (descending).
+    fn timesteps(&self) -> &[usize];
+
+    /// Advances from `x` at `timesteps()[index]` given the denoiser's `eps` there. Steps must be
+    /// taken in order `0, 1, ...` on a fresh scheduler.
+    ///
+    /// Panics if `eps` and `x` differ in length or `index` is out of range: both are bugs in the
+    /// caller, which [`sample`] never commits.
+    fn step(
+        &mut self,
+        eps: &[f32],
+        index: usize,
+        x: &[f32],
+        rng: &mut dyn rand::RngCore,
+    ) -> StepOutput;
+}
+
+/// Runs every step of `sched` from `x_t` and returns the final sample.
+///
+/// `on_step(index, pred_x0)` is called after each step (progress, step strips, previews); an
+/// error from it (e.g. [`Error::Interrupted`]) stops sampling and is returned.
+pub fn sample(
+    denoiser: &mut dyn Denoiser,
+    sched: &mut dyn Scheduler,
+    x_t: Vec<f32>,
+    rng: &mut dyn rand::RngCore,
+    on_step: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<Vec<f32>> {
+    let mut x = x_t;
+    for index in 0..sched.timesteps().len() {
+        let t = sched.timesteps()[index];
+        let eps = denoiser.predict_eps(&x, t)?;
+        if eps.len() != x.len() {
+            return Err(Error::Model {
+                what: "denoiser".into(),
+                msg: format!(
+                    "returned {} values for an input of {} at t={t}",
+                    eps.len(),
+                    x.len()
+                ),
+            });
+        }
+        // A NaN would silently spread through every later step; name the step it came from.
+        if let Some(k) = eps.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Model {
+                what: "denoiser".into(),
+                msg: format!("returned a non-finite value ({}) at t={t}", eps[k]),
+            });
+        }
+        let out = sched.step(&eps, index, &x, rng);
+        on_step(index, &out.pred_x0)?;
+        x = out.prev_sample;
+    }
+    Ok(x)
+}

@@ -1,0 +1,297 @@
+//! `petal frame`: the art-frame loop on a display, configured by flags and/or a TOML file.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use petal::denoiser::{with_threads, TractDenoiser};
+use petal::display::AnyDisplay;
+use petal::frame::{self, Event, FrameOptions, FrameSettings};
+use petal::generate::GenerateParams;
+use petal::model::{Model, DEFAULT_VARIANT};
+use petal::picture::Filter;
+use petal::Error;
+
+use super::generate::{DEFAULT_SAMPLER, DEFAULT_SPACING, DEFAULT_STEPS};
+
+#[derive(Args, Debug, Default)]
+pub struct FrameArgs {
+    /// TOML file with any of the options below (kebab-case keys); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to show pictures: png:DIR, fb:/dev/fbN, memory (options after ?, see README).
+    #[arg(long, value_name = "SPEC")]
+    pub display: Option<String>,
+    /// Time from one picture's start to the next ("10m", "30s", "1h"; default 10m).
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// Stop after this many pictures (default: run until stopped).
+    #[arg(long)]
+    pub cycles: Option<u64>,
+    /// Glide to each new picture through N in-between pictures (needs a deterministic sampler).
+    #[arg(long, value_name = "N")]
+    pub morph: Option<usize>,
+    /// Show each picture emerging, step by step (the default on fast displays).
+    #[arg(long, overrides_with = "no_emerging")]
+    pub emerging: bool,
+    /// Show only finished pictures.
+    #[arg(long)]
+    pub no_emerging: bool,
+    /// Draw the time and the seed on each picture.
+    #[arg(long, overrides_with = "no_caption")]
+    pub caption: bool,
+    #[arg(long, hide = true)]
+    pub no_caption: bool,
+    /// No painting and no refresh in this daily window, local time ("22:00-07:00").
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub quiet_hours: Option<String>,
+    /// fit (whole picture, letterboxed) or fill (whole screen, cropped).
+    #[arg(long)]
+    pub fit: Option<String>,
+    /// Scaling: nearest (crisp pixel art) or smooth.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Letterbox colour (#rrggbb).
+    #[arg(long, value_name = "COLOUR")]
+    pub background: Option<String>,
+    /// Keep every picture (PNG with petal metadata) in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub gallery: Option<PathBuf>,
+    /// Pictures kept in the gallery at most (oldest deleted first).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Bytes kept in the gallery at most ("500M", "2G").
+    #[arg(long, value_name = "SIZE")]
+    pub keep_bytes: Option<String>,
+    /// Gallery pictures upscaled to this many pixels square.
+    #[arg(long, value_name = "PX")]
+    pub gallery_size: Option<u32>,
+    /// Model directory, card file or shipped name (default: the embedded model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// f32, int8w or int8.
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// ddpm, ddim, dpmpp-2m or dpmpp-3m.
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Sampler steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Timestep spacing: leading, trailing or linspace.
+    #[arg(long)]
+    pub spacing: Option<String>,
+    /// DDIM noise (0: deterministic).
+    #[arg(long)]
+    pub eta: Option<f32>,
+    /// Seed of the first picture; the next ones take the following seeds (default: random).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// First wait after a display fails; it doubles up to a minute (default 1s).
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub retry: Option<String>,
+}
+
+impl FrameArgs {
+    fn options(&self) -> FrameOptions {
+        let flag = |on: bool, off: bool| match (on, off) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        FrameOptions {
+            display: self.display.clone(),
+            every: self.every.clone(),
+            cycles: self.cycles,
+            morph: self.morph,
+            emerging: flag(self.emerging, self.no_emerging),
+            caption: flag(self.caption, self.no_caption),
+            quiet_hours: self.quiet_hours.clone(),
+            fit: self.fit.clone(),
+            filter: self.filter.clone(),
+            background: self.background.clone(),
+            gallery: self.gallery.clone(),
+            keep: self.keep,
+            keep_bytes: self.keep_bytes.clone(),
+            gallery_size: self.gallery_size,
+            model: self.model.clone(),
+            variant: self.variant.clone(),
+            sampler: self.sampler.clone(),
+            steps: self.steps,
+            spacing: self.spacing.clone(),
+            eta: self.eta,
+            seed: self.seed,
+            threads: None,
+            retry: self.retry.clone(),
+        }
+    }
+}
+
+fn params_for(
+    o: &FrameOptions,
+    model: &Model,
+    defaults: &super::Defaults,
+) -> anyhow::Result<GenerateParams> {
+    let card = &model.card;
+    let variant = o
+        .variant
+        .clone()
+        .or_else(|| defaults.variant.clone())
+        .unwrap_or_else(|| DEFAULT_VARIANT.to_string());
+    let sha = card.variant(&variant)?.sha256.clone();
+    Ok(GenerateParams {
+        model: o.model.clone(),
+        model_name: card.name.clone(),
+        model_sha256: sha,
+        variant,
+        sampler: o
+            .sampler
+            .clone()
+            .or_else(|| defaults.sampler.clone())
+            .unwrap_or_else(|| DEFAULT_SAMPLER.into()),
+        steps: o.steps.or(defaults.steps).unwrap_or(DEFAULT_STEPS),
+        spacing: o.spacing.clone().unwrap_or_else(|| DEFAULT_SPACING.into()),
+        eta: o.eta.unwrap_or(0.0),
+        clip_x0: true,
+        seed: 0,
+        count: 1,
+        size: o.gallery_size,
+        filter: Filter::Nearest,
+        init_noise: None,
+        petal_version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+pub fn run(
+    args: FrameArgs,
+    threads_flag: Option<usize>,
+    quiet: bool,
+    defaults: &super::Defaults,
+) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(p) => FrameOptions::load(p)?,
+        None => FrameOptions::default(),
+    };
+    let (options, sources) = file.merge(args.options(), args.config.as_deref());
+    let settings = FrameSettings::from_options(&options, &sources)?;
+    let threads = match threads_flag.or(options.threads).or(defaults.threads) {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let model = Model::resolve(options.model.as_deref())?;
+    let card = &model.card;
+    let params = params_for(&options, &model, defaults)?;
+    frame::check(&settings, &params, card)?;
+    if let Some(g) = &settings.gallery {
+        g.prepare()?;
+    }
+
+    // A display that cannot work as specified is an error now; one that is merely absent or
+    // busy (I/O) is retried by the loop.
+    let mut first: Option<AnyDisplay> = match settings.display.open() {
+        Ok(d) => Some(d),
+        Err(e @ Error::Invalid(_)) => return Err(e).context("the display cannot be used"),
+        Err(e) => {
+            eprintln!("petal: display {}: {e}; will retry", settings.display.text);
+            None
+        }
+    };
+    let spec = settings.display.clone();
+    let mut open = move || -> petal::Result<AnyDisplay> {
+        match first.take() {
+            Some(d) => Ok(d),
+            None => spec.open(),
+        }
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while stopping ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+
+    let what = format!("{} ({})", card.name, params.variant);
+    let bytes = model.variant_bytes(&params.variant)?;
+    if !quiet {
+        eprintln!(
+            "petal frame: {what}, {} x {} steps, every {:?}{}",
+            params.sampler,
+            params.steps,
+            settings.every,
+            if settings.morph > 0 {
+                format!(", morph {}", settings.morph)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut events = |e: Event| {
+        match e {
+            // Failures are worth a line even with --quiet: a kiosk's log is its only voice.
+            Event::DisplayFailed { error, retry_in } => {
+                eprintln!("petal: display failed: {error}; retrying in {retry_in:?}")
+            }
+            Event::GalleryFailed { error } => eprintln!("petal: gallery: {error}"),
+            _ if quiet => {}
+            Event::DisplayOpened { describe } => eprintln!("petal: showing on {describe}"),
+            Event::DisplayRecovered { after_failures } => {
+                eprintln!("petal: display back after {after_failures} failed tries")
+            }
+            Event::Picture {
+                seed,
+                paint_time,
+                saved,
+            } => match saved {
+                Some(p) => eprintln!(
+                    "petal: seed {seed} in {:.1} s, kept as {}",
+                    paint_time.as_secs_f64(),
+                    p.display()
+                ),
+                None => eprintln!("petal: seed {seed} in {:.1} s", paint_time.as_secs_f64()),
+            },
+            Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
+            Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),
+        }
+    };
+    let report = with_threads(threads, || -> petal::Result<_> {
+        let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
+        frame::run(
+            &settings,
+            &params,
+            card,
+            &mut denoiser,
+            &mut open,
+            &stop,
+            &mut events,
+        )
+    })?;
+    if !quiet {
+        let mut line = format!(
+            "petal frame: {} after {} picture{}, {} frames shown",
+            if report.stopped { "stopped" } else { "done" },
+            report.pictures,
+            if report.pictures == 1 { "" } else { "s" },
+            report.frames_shown
+        );
+        if let Some(fps) = report.emerging_fps() {
+            line.push_str(&format!(", emerging at {fps:.1} frames/s"));
+        }
+        if let Some(t) = report.time_per_morph_frame() {
+            line.push_str(&format!(
+                ", {:.0} ms per morph frame",
+                t.as_secs_f64() * 1000.0
+            ));
+        }
+        if report.display_failures > 0 {
+            line.push_str(&format!(", {} display failures", report.display_failures));
+        }
+        eprintln!("{line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use petal::denoiser::{with_threads, TractDenoiser};
+use petal::generate::{generate, GenerateParams, Progress};
+use petal::model::{Model, DEFAULT_VARIANT};
+use petal::picture::{self, Filter, METADATA_KEY};
+use petal::{noise, Error};
+
+/// Defaults chosen from measurement; see README "Samplers".
+pub const DEFAULT_SAMPLER: &str = "dpmpp-2m";
+pub const DEFAULT_STEPS: usize = 20;
+pub const DEFAULT_SPACING: &str = "trailing";
+
+#[derive(Args, Debug, Default)]
+pub struct GenerateArgs {
+    /// Where to write the picture (.png or .jpg).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Regenerate the picture whose PNG metadata this file holds (other flags override).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Model directory, card file or shipped name (default: the embedded model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// f32, int8w (weight-only int8) or int8 (integer compute).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// ddpm, ddim, dpmpp-2m or dpmpp-3m.
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Sampler steps (1..=T).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Timestep spacing: leading, trailing or linspace.
+    #[arg(long)]
+    pub spacing: Option<String>,
+    /// DDIM noise (0: deterministic, 1: DDPM-like).
+    #[arg(long)]
+    pub eta: Option<f32>,
+    /// Do not clip the x0 prediction to the model's value range.
+    #[arg(long)]
+    pub no_clip: bool,
+    /// Seed for the noise (default: a random one, printed and stored in the PNG).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of pictures, laid out as a grid.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Upscale each picture to this many pixels square.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Upscaling filter: nearest (crisp pixels) or lanczos (smooth).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Start from this noise (float32 .npy, [N,C,H,W]) instead of the seed's.
+    #[arg(long)]
+    pub init_noise: Option<PathBuf>,
+    /// Also write the final tensors in model space (float32 .npy, [N,C,H,W]).
+    #[arg(long)]
+    pub save_raw: Option<PathBuf>,
+    /// Also write the x0 prediction after each step of the first picture as a strip.
+    #[arg(long)]
+    pub steps_strip: Option<PathBuf>,
+}
+
+fn params_from(
+    args: &GenerateArgs,
+    model: &Model,
+    base: Option<GenerateParams>,
+    defaults: &super::Defaults,
+) -> anyhow::Result<GenerateParams> {
+    let card = &model.card;
+    let variant = args
+        .variant
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.variant.clone()))
+        .or_else(|| defaults.variant.clone())
+        .unwrap_or_else(|| DEFAULT_VARIANT.to_string());
+    let sha = card.variant(&variant)?.sha256.clone();
+    let b = base.as_ref();
+    let filter = match &args.filter {
+        Some(f) => f.parse::<Filter>()?,
+        None => b.map_or(Filter::Nearest, |b| b.filter),
+    };
+    Ok(GenerateParams {
+        model: args
+            .model
+            .clone()
+            .or_else(|| b.and_then(|b| b.model.clone())),
+        model_name: card.name.clone(),
+        model_sha256: sha,
+        variant,
+        sampler: args
+            .sampler
+            .clone()
+            .or_else(|| b.map(|b| b.sampler.clone()))
+            .or_else(|| defaults.sampler.clone())
+            .unwrap_or_else(|| DEFAULT_SAMPLER.into()),
+        steps: args
+            .steps
+            .or(b.map(|b| b.steps))
+            .or(defaults.steps)
+            .unwrap_or(DEFAULT_STEPS),
+        spacing: args
+            .spacing
+            .clone()
+            .or_else(|| b.map(|b| b.spacing.clone()))
+            .unwrap_or_else(|| DEFAULT_SPACING.into()),
+        eta: args.eta.or(b.map(|b| b.eta)).unwrap_or(0.0),
+        clip_x0: if args.no_clip {
+            false
+        } else {
+            b.is_none_or(|b| b.clip_x0)
+        },
+        seed: args
+            .seed
+            .or(b.map(|b| b.seed))
+            // Short random seeds are easier to read off a picture and type back in.
+            .unwrap_or_else(|| u64::from(rand::random::<u32>())),
+        count: args.count.or(b.map(|b| b.count)).unwrap_or(1),
+        size: args.size.or(b.and_then(|b| b.size)),
+        filter,
+        init_noise: args
+            .init_noise
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .or_else(|| b.and_then(|b| b.init_noise.clone())),
+        petal_version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+fn read_from(path: &Path) -> anyhow::Result<GenerateParams> {
+    let text = picture::read_png_text(path, METADATA_KEY)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no petal metadata (only PNGs written by petal generate can be used with --from)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: petal metadata is not readable", path.display()))
+}
+
+/// A progress bar over all steps of all pictures, and the steps strip of the first picture.
+struct CliProgress {
+    bar: Option<ProgressBar>,
+    strip: Option<Vec<Vec<f32>>>,
+}
+
+impl Progress for CliProgress {
+    fn step(&mut self, image: usize, _step: usize, _steps: usize, x0: &[f32]) -> petal::Result<()> {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if let (0, Some(strip)) = (image, self.strip.as_mut()) {
+            strip.push(x0.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// `defaults` (from `--board`) apply where neither a flag nor the `--from` picture sets a value.
+pub fn run(
+    args: GenerateArgs,
+    threads: usize,
+    quiet: bool,
+    defaults: &super::Defaults,
+) -> anyhow::Result<()> {
+    check_writable(&args.out, "--out")?;
+    for (flag, p) in [
+        ("--save-raw", &args.save_raw),
+        ("--steps-strip", &args.steps_strip),
+    ] {
+        if let Some(p) = p {
+            check_writable(p, flag)?;
+        }
+    }
+    let base = args.from.as_deref().map(read_from).transpose()?;
+    let model_spec = args
+        .model
+        .clone()
+        .or_else(|| base.as_ref().and_then(|b| b.model.clone()));
+    let model = Model::resolve(model_spec.as_deref())?;
+    let params = params_from(&args, &model, base, defaults)?;
+    params.validate(&model.card)?;
+    let card = &model.card;
+    let chw = [card.channels, card.resolution, card.resolution];
+    let init = match &params.init_noise {
+        Some(p) => Some(noise::read_npy(Path::new(p), chw, Some(params.count))?),
+        None => None,
+    };
+    let what = format!("{} ({})", card.name, params.variant);
+    let bytes = model.variant_bytes(&params.variant)?;
+    if !quiet {
+        eprintln!(
+            "petal: {what}, {} x {} steps, seed {}",
+            params.sampler, params.steps, params.seed
+        );
+    }
+    let bar = (!quiet && console_is_tty()).then(|| {
+        let bar = ProgressBar::new((params.count * params.steps) as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut progress = CliProgress {
+        bar,
+        strip: args.steps_strip.as_ref().map(|_| Vec::new()),
+    };
+    let images = with_threads(threads, || -> petal::Result<_> {
+        let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
+        generate(&mut denoiser, card, &params, init, &mut progress)
+    })?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+
+    let tile = |x: &[f32]| -> petal::Result<image::RgbImage> {
+        let img = picture::tensor_to_rgb(x, card.channels, card.resolution, card.value_range)?;
+        Ok(match params.size {
+            Some(s) => picture::upscale(&img, s, params.filter),
+            None => img,
+        })
+    };
+    let tiles = images
+        .iter()
+        .map(|x| tile(x))
+        .collect::<petal::Result<Vec<_>>>()?;
+    let sheet = picture::grid(&tiles, picture::grid_columns(tiles.len()));
+    let meta = serde_json::to_string(&params)?;
+    let metadata = [
+        (METADATA_KEY, meta),
+        ("Software", format!("petal {}", env!("CARGO_PKG_VERSION"))),
+    ];
+    if let Some(path) = &args.save_raw {
+        noise::write_npy(path, &images, chw)?;
+    }
+    if let (Some(path), Some(strip)) = (&args.steps_strip, &progress.strip) {
+        let frames = strip
+            .iter()
+            .map(|x| tile(x))
+            .collect::<petal::Result<Vec<_>>>()?;
+        picture::save_atomic(&picture::grid(&frames, frames.len()), path, &metadata)?;
+    }
+    picture::save_atomic(&sheet, &args.out, &metadata)?;
+    if !quiet {
+        eprintln!("petal: wrote {}", args.out.display());
+    }
+    Ok(())
+}
+
+fn console_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Fails before any work when the output cannot be written, so a long run is not wasted.
+fn check_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        bail!("{flag} {} is a directory", path.display());
+    }
+    let probe = tempfile::Builder::new()
+        .prefix(".petal-probe-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))
+        .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
+    drop(probe);
+    Ok(())
+}

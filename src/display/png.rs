@@ -1,0 +1,120 @@
+//! `png:DIR` — each shown frame written as a numbered PNG, plus `current.png`, always the
+//! latest, replaced atomically (a web server or a picture viewer can serve it at any moment).
+
+use std::path::{Path, PathBuf};
+
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+use image::RgbImage;
+
+use super::{Canvas, Display};
+use crate::error::{Error, Result};
+use crate::picture::write_atomic;
+
+pub const CURRENT: &str = "current.png";
+const PREFIX: &str = "frame-";
+
+pub struct PngDisplay {
+    dir: PathBuf,
+    canvas: Canvas,
+    /// Numbered frames kept (oldest deleted); `None`: all.
+    keep: Option<u64>,
+    next: u64,
+    bytes: Vec<u8>,
+}
+
+fn frame_number(name: &str) -> Option<u64> {
+    name.strip_prefix(PREFIX)?.strip_suffix(".png")?.parse().ok()
+}
+
+impl PngDisplay {
+    /// Writes into `dir` (which must exist). Numbering continues after frames already there.
+    pub fn open(dir: &Path, width: u32, height: u32, keep: Option<u64>) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Invalid(format!(
+                "png display: {} is not a directory",
+                dir.display()
+            )));
+        }
+        let last = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| frame_number(&e.file_name().to_string_lossy()))
+            .max();
+        Ok(PngDisplay {
+            dir: dir.to_path_buf(),
+            canvas: Canvas::new(width, height),
+            keep,
+            next: last.map_or(1, |n| n + 1),
+            bytes: Vec::new(),
+        })
+    }
+
+    pub fn frame_path(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("{PREFIX}{n:06}.png"))
+    }
+
+    /// The image in the off-screen buffer.
+    pub fn buffer(&self) -> &RgbImage {
+        &self.canvas.image
+    }
+}
+
+impl OriginDimensions for PngDisplay {
+    fn size(&self) -> Size {
+        self.canvas.size()
+    }
+}
+
+impl DrawTarget for PngDisplay {
+    type Color = Rgb888;
+    type Error = Error;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Pixel<Rgb888>>,
+    {
+        self.canvas.draw_iter(pixels)
+    }
+
+    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Rgb888>,
+    {
+        self.canvas.fill_contiguous(area, colors)
+    }
+}
+
+impl Display for PngDisplay {
+    fn describe(&self) -> String {
+        let (w, h) = self.canvas.image.dimensions();
+        format!("png {} {w}x{h}", self.dir.display())
+    }
+
+    fn show(&mut self) -> Result<()> {
+        use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+        self.bytes.clear();
+        let enc = PngEncoder::new_with_quality(&mut self.bytes, CompressionType::Fast, FilterType::Adaptive);
+        self.canvas
+            .image
+            .write_with_encoder(enc)
+            .map_err(|e| Error::Image(format!("PNG encoding failed: {e}")))?;
+        if self.keep != Some(0) {
+            let n = self.next;
+            write_atomic(&self.frame_path(n), &self.bytes)?;
+            self.next += 1;
+            if let Some(keep) = self.keep {
+                if n > keep {
+                    let old = self.frame_path(n - keep);
+                    match std::fs::remove_file(&old) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(old, e)),
+                    }
+                }
+            }
+        }
+        write_atomic(&self.dir.join(CURRENT), &self.bytes)
+    }
+}

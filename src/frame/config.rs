@@ -1,0 +1,279 @@
+//! `petal frame` settings: a TOML file (`--config`) with every option, command-line flags on
+//! top (flags win), checked all at once at start so a typo is an error before any painting.
+//!
+//! ```toml
+//! display = "fb:/dev/fb0"
+//! every = "10m"
+//! morph = 8
+//! caption = true
+//! quiet-hours = "22:00-07:00"
+//! gallery = "/var/lib/petal/gallery"
+//! keep = 500
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::gallery::Gallery;
+use super::when::{parse_duration, QuietHours};
+use crate::display::scale::{parse_colour, Fit, Layout, Smoothing};
+use crate::display::DisplaySpec;
+use crate::error::{Error, Result};
+
+/// Every option, as the file or the flags give it (unparsed, all optional).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FrameOptions {
+    /// Display spec: png:DIR, fb:/dev/fbN, memory, ...
+    pub display: Option<String>,
+    /// Time from the start of one picture to the start of the next ("10m").
+    pub every: Option<String>,
+    /// Stop after this many pictures.
+    pub cycles: Option<u64>,
+    /// In-between pictures when gliding from one picture to the next (0: cut).
+    pub morph: Option<usize>,
+    /// Show the picture emerging, step by step, on displays fast enough.
+    pub emerging: Option<bool>,
+    /// Draw the time and seed on each picture.
+    pub caption: Option<bool>,
+    /// "22:00-07:00": no painting and no refresh in this window (local time).
+    pub quiet_hours: Option<String>,
+    /// fit (letterbox) or fill (crop).
+    pub fit: Option<String>,
+    /// nearest (crisp pixels) or smooth.
+    pub filter: Option<String>,
+    /// Letterbox colour, #rrggbb.
+    pub background: Option<String>,
+    /// Directory where each picture is kept.
+    pub gallery: Option<PathBuf>,
+    /// Pictures kept in the gallery at most.
+    pub keep: Option<usize>,
+    /// Bytes kept in the gallery at most ("500M").
+    pub keep_bytes: Option<String>,
+    /// Gallery pictures upscaled to this many pixels (default: the model's resolution).
+    pub gallery_size: Option<u32>,
+    pub model: Option<String>,
+    pub variant: Option<String>,
+    pub sampler: Option<String>,
+    pub steps: Option<usize>,
+    pub spacing: Option<String>,
+    pub eta: Option<f32>,
+    /// First seed; the next pictures take the following ones (default: random seeds).
+    pub seed: Option<u64>,
+    pub threads: Option<usize>,
+    /// First wait after a display fails (doubles up to a minute); mostly for tests.
+    pub retry: Option<String>,
+}
+
+/// Where each merged value came from, to name it in errors.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    config: Option<PathBuf>,
+    from_flag: Vec<&'static str>,
+}
+
+impl Sources {
+    pub fn name(&self, key: &'static str) -> String {
+        match &self.config {
+            Some(p) if !self.from_flag.contains(&key) => format!("{key} in {}", p.display()),
+            _ => format!("--{key}"),
+        }
+    }
+}
+
+impl FrameOptions {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            Error::Invalid(format!(
+                "config {}: {}",
+                origin.display(),
+                e.to_string().trim_end()
+            ))
+        })
+    }
+
+    /// `flags` over `self` (a config file).
+    pub fn merge(self, flags: FrameOptions, config: Option<&Path>) -> (FrameOptions, Sources) {
+        let mut from_flag = Vec::new();
+        macro_rules! pick {
+            ($($f:ident => $k:literal),* $(,)?) => {
+                FrameOptions {
+                    $($f: match flags.$f {
+                        Some(v) => { from_flag.push($k); Some(v) }
+                        None => self.$f,
+                    },)*
+                }
+            };
+        }
+        let merged = pick!(
+            display => "display", every => "every", cycles => "cycles", morph => "morph",
+            emerging => "emerging", caption => "caption", quiet_hours => "quiet-hours",
+            fit => "fit", filter => "filter", background => "background", gallery => "gallery",
+            keep => "keep", keep_bytes => "keep-bytes", gallery_size => "gallery-size",
+            model => "model", variant => "variant", sampler => "sampler", steps => "steps",
+            spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
+            retry => "retry",
+        );
+        (
+            merged,
+            Sources {
+                config: config.map(Path::to_path_buf),
+                from_flag,
+            },
+        )
+    }
+}
+
+/// Parses `500M`, `2G`, `100k`, `12345` (bytes; powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'B' => 1,
+                _ => 0,
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|_| mult > 0)
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{s:?} is not a size in bytes (examples: 500M, 2G, 100k)"
+            ))
+        })
+}
+
+/// The loop's settings, parsed and checked (the generation settings are checked separately,
+/// against the model).
+#[derive(Debug, Clone)]
+pub struct FrameSettings {
+    pub display: DisplaySpec,
+    pub every: Duration,
+    pub cycles: Option<u64>,
+    pub morph: usize,
+    pub emerging: bool,
+    pub caption: bool,
+    pub quiet_hours: Option<QuietHours>,
+    pub layout: Layout,
+    pub gallery: Option<Gallery>,
+    pub first_seed: Option<u64>,
+    pub retry: Duration,
+}
+
+pub const DEFAULT_EVERY: &str = "10m";
+pub const MAX_MORPH: usize = 1000;
+
+impl FrameSettings {
+    /// Checks and parses everything but the generation settings.
+    pub fn from_options(o: &FrameOptions, src: &Sources) -> Result<Self> {
+        let err = |key: &'static str, e: Error| -> Error {
+            let msg = match e {
+                Error::Invalid(m) => m,
+                other => other.to_string(),
+            };
+            Error::Invalid(format!("{}: {msg}", src.name(key)))
+        };
+        let display_text = o.display.as_deref().ok_or_else(|| {
+            Error::Invalid(
+                "no display: give --display (or display = \"...\" in the config), e.g. png:DIR or fb:/dev/fb0".into(),
+            )
+        })?;
+        let display: DisplaySpec = display_text.parse().map_err(|e| err("display", e))?;
+        let every = parse_duration(o.every.as_deref().unwrap_or(DEFAULT_EVERY)).map_err(|e| err("every", e))?;
+        if o.cycles == Some(0) {
+            return Err(err("cycles", Error::Invalid("must be at least 1".into())));
+        }
+        let morph = o.morph.unwrap_or(0);
+        if morph > MAX_MORPH {
+            return Err(err(
+                "morph",
+                Error::Invalid(format!("{morph} in-between pictures is more than {MAX_MORPH}")),
+            ));
+        }
+        let quiet_hours = o
+            .quiet_hours
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| err("quiet-hours", e))?;
+        let layout = Layout {
+            fit: o.fit.as_deref().map(str::parse::<Fit>).transpose().map_err(|e| err("fit", e))?.unwrap_or(Fit::Fit),
+            smoothing: o
+                .filter
+                .as_deref()
+                .map(str::parse::<Smoothing>)
+                .transpose()
+                .map_err(|e| err("filter", e))?
+                .unwrap_or(Smoothing::Nearest),
+            background: o
+                .background
+                .as_deref()
+                .map(parse_colour)
+                .transpose()
+                .map_err(|e| err("background", e))?
+                .unwrap_or([0, 0, 0]),
+        };
+        if o.keep == Some(0) {
+            return Err(err("keep", Error::Invalid("must be at least 1 picture".into())));
+        }
+        let keep_bytes = o
+            .keep_bytes
+            .as_deref()
+            .map(parse_bytes)
+            .transpose()
+            .map_err(|e| err("keep-bytes", e))?;
+        if o.gallery.is_none() {
+            for (key, given) in [
+                ("keep", o.keep.is_some()),
+                ("keep-bytes", keep_bytes.is_some()),
+                ("gallery-size", o.gallery_size.is_some()),
+            ] {
+                if given {
+                    return Err(err(key, Error::Invalid("needs a gallery (--gallery DIR)".into())));
+                }
+            }
+        }
+        if o.gallery_size == Some(0) {
+            return Err(err("gallery-size", Error::Invalid("must be at least 1 pixel".into())));
+        }
+        if o.threads == Some(0) {
+            return Err(err("threads", Error::Invalid("must be at least 1".into())));
+        }
+        let gallery = o.gallery.as_ref().map(|dir| Gallery {
+            dir: dir.clone(),
+            keep: o.keep,
+            keep_bytes,
+        });
+        let retry = parse_duration(o.retry.as_deref().unwrap_or("1s")).map_err(|e| err("retry", e))?;
+        Ok(FrameSettings {
+            display,
+            every,
+            cycles: o.cycles,
+            morph,
+            emerging: o.emerging.unwrap_or(true),
+            caption: o.caption.unwrap_or(false),
+            quiet_hours,
+            layout,
+            gallery,
+            first_seed: o.seed,
+            retry,
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! The gallery: every finished picture as a PNG with petal's metadata (so `petal generate
+//! --from` paints it again), written atomically, oldest deleted past a count or byte limit.
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::generate::GenerateParams;
+use crate::picture::{save_atomic, upscale, METADATA_KEY};
+
+pub const PREFIX: &str = "petal-";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gallery {
+    pub dir: PathBuf,
+    /// Pictures kept at most.
+    pub keep: Option<usize>,
+    /// Bytes kept at most (the newest picture is always kept).
+    pub keep_bytes: Option<u64>,
+}
+
+fn is_picture(name: &str) -> bool {
+    name.starts_with(PREFIX) && name.ends_with(".png")
+}
+
+impl Gallery {
+    /// Creates the directory when needed and checks it can be written, so a wrong path is an
+    /// error at start, not hours later.
+    pub fn prepare(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            Error::Invalid(format!("gallery {}: cannot create it: {e}", self.dir.display()))
+        })?;
+        tempfile::Builder::new()
+            .prefix(".petal-probe-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| {
+                Error::Invalid(format!("gallery {}: cannot write there: {e}", self.dir.display()))
+            })?;
+        Ok(())
+    }
+
+    /// Saves one picture (`picture`: model resolution; upscaled as `params` says) and prunes.
+    pub fn save(&self, picture: &RgbImage, params: &GenerateParams) -> Result<PathBuf> {
+        let img = match params.size {
+            Some(s) => upscale(picture, s, params.filter),
+            None => picture.clone(),
+        };
+        let stamp = crate::frame::when::utc_file_stamp();
+        let mut path = self.dir.join(format!("{PREFIX}{stamp}-{}.png", params.seed));
+        let mut n = 2;
+        while path.exists() {
+            path = self
+                .dir
+                .join(format!("{PREFIX}{stamp}-{}-{n}.png", params.seed));
+            n += 1;
+        }
+        let meta = serde_json::to_string(params)
+            .map_err(|e| Error::Image(format!("cannot describe the picture: {e}")))?;
+        let metadata = [
+            (METADATA_KEY, meta),
+            ("Software", format!("petal {}", env!("CARGO_PKG_VERSION"))),
+        ];
+        save_atomic(&img, &path, &metadata)?;
+        self.prune(&path)?;
+        Ok(path)
+    }
+
+    /// The gallery's pictures, oldest first, with their sizes.
+    pub fn pictures(&self) -> Result<Vec<(PathBuf, u64)>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
+            let e = e.map_err(|e| Error::io(&self.dir, e))?;
+            let name = e.file_name();
+            if !is_picture(&name.to_string_lossy()) {
+                continue;
+            }
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push((e.path(), len));
+        }
+        // Names start with a UTC time stamp, so they sort oldest first.
+        out.sort();
+        Ok(out)
+    }
+
+    fn prune(&self, newest: &Path) -> Result<()> {
+        if self.keep.is_none() && self.keep_bytes.is_none() {
+            return Ok(());
+        }
+        let pics = self.pictures()?;
+        let mut count = pics.len();
+        let mut total: u64 = pics.iter().map(|p| p.1).sum();
+        for (path, len) in pics.iter().filter(|(p, _)| p != newest) {
+            let over_count = self.keep.is_some_and(|k| count > k);
+            let over_bytes = self.keep_bytes.is_some_and(|b| total > b);
+            if !(over_count || over_bytes) {
+                break;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+            count -= 1;
+            total -= len;
+        }
+        Ok(())
+    }
+}

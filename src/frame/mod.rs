@@ -1,0 +1,423 @@
+//! The art frame: paint a picture, show it (emerging step by step on fast displays, or
+//! gliding from the last one with `morph`), keep it in the gallery, wait, again — for months.
+//!
+//! The loop never dies of a display: a failing display is retried with a doubling wait and
+//! reported through [`Event`]s. It stops within a tick (50 ms) of `stop` being set, also in the
+//! middle of a picture (the sampler's progress callback checks it), and leaves no partial
+//! file: every write is a temp file and a rename. Nothing grows per picture: the denoiser,
+//! the buffers and the display are reused, and only the previous picture's noise is kept.
+
+pub mod config;
+pub mod gallery;
+pub mod morph;
+pub mod when;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+use crate::card::ModelCard;
+use crate::display::compose::compose;
+use crate::display::scale::Layout;
+use crate::display::Display;
+use crate::error::{Error, Result};
+use crate::generate::{generate, GenerateParams, Progress};
+use crate::noise;
+use crate::picture::tensor_to_rgb;
+use crate::sampler::Denoiser;
+
+pub use config::{FrameOptions, FrameSettings};
+
+/// How often waits look at the stop flag and at a display waiting to be retried.
+pub const TICK: Duration = Duration::from_millis(50);
+/// The longest wait between two tries of a failing display.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What happens, for the caller to log.
+#[derive(Debug)]
+pub enum Event<'a> {
+    DisplayOpened { describe: String },
+    DisplayFailed { error: &'a Error, retry_in: Duration },
+    DisplayRecovered { after_failures: u64 },
+    Picture { seed: u64, paint_time: Duration, saved: Option<&'a std::path::Path> },
+    GalleryFailed { error: &'a Error },
+    QuietHours { started: bool },
+}
+
+/// What a run did, for the caller's summary and for tests.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub pictures: u64,
+    /// Frames put on the display, all kinds.
+    pub frames_shown: u64,
+    pub emerging_frames: u64,
+    /// Time of the pictures shown emerging (painting and showing), for frames per second.
+    pub emerging_time: Duration,
+    pub morph_frames: u64,
+    /// Time of the in-between pictures (painting and showing).
+    pub morph_time: Duration,
+    pub display_failures: u64,
+    /// Set when `stop` ended the run (rather than `cycles`).
+    pub stopped: bool,
+    pub last_seed: Option<u64>,
+    pub last_saved: Option<PathBuf>,
+}
+
+impl Report {
+    pub fn emerging_fps(&self) -> Option<f64> {
+        (self.emerging_frames > 0 && !self.emerging_time.is_zero())
+            .then(|| self.emerging_frames as f64 / self.emerging_time.as_secs_f64())
+    }
+
+    pub fn time_per_morph_frame(&self) -> Option<Duration> {
+        (self.morph_frames > 0).then(|| self.morph_time / self.morph_frames as u32)
+    }
+}
+
+/// Checks the generation settings for the frame loop before anything is loaded.
+pub fn check(settings: &FrameSettings, params: &GenerateParams, card: &ModelCard) -> Result<()> {
+    params.validate(card)?;
+    if params.count != 1 {
+        return Err(Error::Invalid("the frame paints one picture at a time (count 1)".into()));
+    }
+    if settings.morph > 0 && params.sampler_config()?.kind.is_stochastic() {
+        return Err(Error::Invalid(format!(
+            "--morph needs a deterministic sampler (ddim with eta 0, dpmpp-2m or dpmpp-3m), not {}{}",
+            params.sampler,
+            if params.sampler == "ddim" { format!(" with eta {}", params.eta) } else { String::new() }
+        )));
+    }
+    Ok(())
+}
+
+/// The display, opened lazily and retried with a doubling wait when it fails.
+struct Screen<'a, D: Display> {
+    open: &'a mut dyn FnMut() -> Result<D>,
+    events: &'a mut dyn FnMut(Event),
+    display: Option<D>,
+    layout: Layout,
+    backoff: Duration,
+    first_backoff: Duration,
+    retry_at: Option<Instant>,
+    failures_in_row: u64,
+    last_show: Option<Instant>,
+    /// A finished picture (and caption) the display has not shown yet.
+    pending: Option<(RgbImage, Option<String>)>,
+    shown: u64,
+    failures: u64,
+}
+
+impl<D: Display> Screen<'_, D> {
+    fn ready(&mut self) -> bool {
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        if self.display.is_none() {
+            match (self.open)() {
+                Ok(d) => {
+                    (self.events)(Event::DisplayOpened {
+                        describe: d.describe(),
+                    });
+                    self.display = Some(d);
+                }
+                Err(e) => {
+                    self.failed(e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn failed(&mut self, e: Error) {
+        self.failures += 1;
+        self.failures_in_row += 1;
+        self.backoff = if self.failures_in_row == 1 {
+            self.first_backoff
+        } else {
+            (self.backoff * 2).min(MAX_BACKOFF)
+        };
+        self.retry_at = Some(Instant::now() + self.backoff);
+        // Opened again on the next try: an unplugged screen may come back with another mode.
+        self.display = None;
+        (self.events)(Event::DisplayFailed {
+            error: &e,
+            retry_in: self.backoff,
+        });
+    }
+
+    /// Whether step-by-step pictures are worth showing (an open display with no refresh limit).
+    fn fast(&mut self) -> bool {
+        self.ready()
+            && self
+                .display
+                .as_ref()
+                .is_some_and(|d| d.min_refresh_interval().is_zero())
+    }
+
+    /// Shows `picture` (model resolution) now, if the display can; true when shown.
+    fn present(&mut self, picture: &RgbImage, caption: Option<&str>) -> bool {
+        if !self.ready() {
+            return false;
+        }
+        let Some(d) = self.display.as_mut() else {
+            return false;
+        };
+        let (w, h) = d.dimensions();
+        let frame = compose(picture, w, h, &self.layout, caption, d.palette());
+        match d.draw_image(&frame).and_then(|()| d.show()) {
+            Ok(()) => {
+                if self.failures_in_row > 0 {
+                    (self.events)(Event::DisplayRecovered {
+                        after_failures: self.failures_in_row,
+                    });
+                }
+                self.failures_in_row = 0;
+                self.retry_at = None;
+                self.last_show = Some(Instant::now());
+                self.shown += 1;
+                true
+            }
+            Err(e) => {
+                self.failed(e);
+                false
+            }
+        }
+    }
+
+    /// Shows a finished picture, waiting for the panel's refresh limit; kept for a retry when
+    /// the display fails.
+    fn present_final(&mut self, picture: RgbImage, caption: Option<String>, stop: &AtomicBool) {
+        let limit = self
+            .display
+            .as_ref()
+            .map_or(Duration::ZERO, |d| d.min_refresh_interval());
+        if let Some(last) = self.last_show {
+            let due = last + limit;
+            while Instant::now() < due && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK.min(due.saturating_duration_since(Instant::now())));
+            }
+        }
+        if !self.present(&picture, caption.as_deref()) {
+            self.pending = Some((picture, caption));
+        } else {
+            self.pending = None;
+        }
+    }
+
+    /// Retries a pending picture when its time has come.
+    fn tick(&mut self) {
+        if self.pending.is_some() && self.retry_at.is_none_or(|t| Instant::now() >= t) {
+            if let Some((pic, cap)) = self.pending.take() {
+                if !self.present(&pic, cap.as_deref()) {
+                    self.pending = Some((pic, cap));
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline` in ticks; true when stopped.
+fn wait_until<D: Display>(deadline: Instant, stop: &AtomicBool, screen: &mut Screen<D>) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        screen.tick();
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(TICK.min(deadline - now));
+    }
+}
+
+/// The sampler's progress: stops on request, and shows the x0 prediction on fast displays.
+struct Steps<'s, 'a, D: Display> {
+    stop: &'s AtomicBool,
+    screen: Option<&'s mut Screen<'a, D>>,
+    card: &'s ModelCard,
+    shown: u64,
+}
+
+impl<D: Display> Progress for Steps<'_, '_, D> {
+    fn step(&mut self, _image: usize, _step: usize, _steps: usize, x0: &[f32]) -> Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        if let Some(screen) = self.screen.as_deref_mut() {
+            let c = self.card;
+            let img = tensor_to_rgb(x0, c.channels, c.resolution, c.value_range)?;
+            if screen.present(&img, None) {
+                self.shown += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
+    tensor_to_rgb(x, card.channels, card.resolution, card.value_range)
+}
+
+/// Runs the frame until `settings.cycles` pictures are done or `stop` is set.
+///
+/// `params` is the template of every picture (its seed is replaced per picture); `open`
+/// opens the display (again after a failure).
+pub fn run<D: Display>(
+    settings: &FrameSettings,
+    params: &GenerateParams,
+    card: &ModelCard,
+    denoiser: &mut dyn Denoiser,
+    open: &mut dyn FnMut() -> Result<D>,
+    stop: &AtomicBool,
+    events: &mut dyn FnMut(Event),
+) -> Result<Report> {
+    check(settings, params, card)?;
+    if let Some(g) = &settings.gallery {
+        g.prepare()?;
+    }
+    let mut screen = Screen {
+        open,
+        events,
+        display: None,
+        layout: settings.layout,
+        backoff: settings.retry,
+        first_backoff: settings.retry,
+        retry_at: None,
+        failures_in_row: 0,
+        last_show: None,
+        pending: None,
+        shown: 0,
+        failures: 0,
+    };
+    screen.ready();
+    let mut report = Report::default();
+    let mut next_seed = settings.first_seed;
+    // The previous picture's start noise, for morphing from it.
+    let mut previous: Option<Vec<f32>> = None;
+    let mut quiet = false;
+    let result = (|| -> Result<()> {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                report.stopped = true;
+                return Ok(());
+            }
+            if settings.cycles.is_some_and(|n| report.pictures >= n) {
+                return Ok(());
+            }
+            if let Some(q) = settings.quiet_hours {
+                if q.contains_now() {
+                    if !quiet {
+                        quiet = true;
+                        (screen.events)(Event::QuietHours { started: true });
+                    }
+                    if wait_until(Instant::now() + TICK * 4, stop, &mut screen) {
+                        report.stopped = true;
+                        return Ok(());
+                    }
+                    continue;
+                } else if quiet {
+                    quiet = false;
+                    (screen.events)(Event::QuietHours { started: false });
+                }
+            }
+            let started = Instant::now();
+            let seed = match next_seed {
+                Some(s) => {
+                    next_seed = Some(s.wrapping_add(1));
+                    s
+                }
+                // Short random seeds are easier to read off a caption and type back in.
+                None => u64::from(rand::random::<u32>()),
+            };
+            let mut p = params.clone();
+            p.seed = seed;
+            p.init_noise = None;
+            let start_noise = {
+                let (mut rng, _) = noise::rngs(seed);
+                noise::gaussian(&mut rng, card.image_len())
+            };
+
+            let morphing = settings.morph > 0 && previous.is_some();
+            if let (true, Some(prev)) = (morphing, previous.as_ref()) {
+                for k in 1..=settings.morph {
+                    let t0 = Instant::now();
+                    let x = morph::slerp(prev, &start_noise, morph::position(k, settings.morph));
+                    let mut steps = Steps::<D> {
+                        stop,
+                        screen: None,
+                        card,
+                        shown: 0,
+                    };
+                    let out = generate(denoiser, card, &p, Some(vec![x]), &mut steps)?;
+                    let img = picture_of(&out[0], card)?;
+                    if screen.present(&img, None) {
+                        report.morph_frames += 1;
+                        report.morph_time += t0.elapsed();
+                    }
+                    screen.tick();
+                }
+            }
+
+            let emerging = settings.emerging && !morphing && screen.fast();
+            let t0 = Instant::now();
+            let mut steps = Steps {
+                stop,
+                screen: emerging.then_some(&mut screen),
+                card,
+                shown: 0,
+            };
+            let out = generate(denoiser, card, &p, None, &mut steps)?;
+            let emerged = steps.shown;
+            let picture = picture_of(&out[0], card)?;
+            let caption = settings
+                .caption
+                .then(|| format!("{}  seed {seed}", when::local_stamp()));
+            screen.present_final(picture.clone(), caption, stop);
+            if emerging && emerged > 0 {
+                report.emerging_frames += emerged;
+                report.emerging_time += t0.elapsed();
+            }
+            let paint_time = started.elapsed();
+            let saved = match &settings.gallery {
+                Some(g) => match g.save(&picture, &p) {
+                    Ok(path) => Some(path),
+                    Err(e) => {
+                        (screen.events)(Event::GalleryFailed { error: &e });
+                        None
+                    }
+                },
+                None => None,
+            };
+            (screen.events)(Event::Picture {
+                seed,
+                paint_time,
+                saved: saved.as_deref(),
+            });
+            report.pictures += 1;
+            report.last_seed = Some(seed);
+            report.last_saved = saved;
+            previous = Some(start_noise);
+            if settings.cycles.is_some_and(|n| report.pictures >= n) {
+                return Ok(());
+            }
+            if wait_until(started + settings.every, stop, &mut screen) {
+                report.stopped = true;
+                return Ok(());
+            }
+        }
+    })();
+    report.frames_shown = screen.shown;
+    report.display_failures = screen.failures;
+    match result {
+        Err(Error::Interrupted) => {
+            report.stopped = true;
+            Ok(report)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(report),
+    }
+}

@@ -1,0 +1,118 @@
+//! Durations ("10m", "1h30m"), quiet hours ("22:00-07:00") and the local clock.
+
+use std::time::Duration;
+
+use chrono::Timelike;
+
+use crate::error::{Error, Result};
+
+/// Parses `500ms`, `30s`, `10m`, `2h`, `1d` and sums such as `1h30m`; `0` alone is allowed.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let text = s.trim();
+    let bad = |why: &str| {
+        Error::Invalid(format!(
+            "{s:?} is not a duration ({why}; examples: 30s, 10m, 1h30m, 500ms)"
+        ))
+    };
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| bad("a number needs a unit"))?;
+        if n_end == 0 {
+            return Err(bad("expected a number"));
+        }
+        let n: f64 = rest[..n_end].parse().map_err(|_| bad("bad number"))?;
+        let after = &rest[n_end..];
+        let u_end = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let unit = match &after[..u_end] {
+            "ms" => 0.001,
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "" => return Err(bad("a number needs a unit")),
+            _ => return Err(bad("units are ms, s, m, h, d")),
+        };
+        let secs = n * unit;
+        if !secs.is_finite() || secs > 1e9 {
+            return Err(bad("too long"));
+        }
+        total += Duration::from_secs_f64(secs);
+        rest = after[u_end..].trim_start();
+    }
+    Ok(total)
+}
+
+/// A daily window in local time when the frame neither paints nor refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    /// Minutes after midnight.
+    pub start: u32,
+    pub end: u32,
+}
+
+fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':').unwrap_or((s.trim(), "0"));
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some((h * 60 + m) % (24 * 60))
+}
+
+impl std::str::FromStr for QuietHours {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Invalid(format!(
+                "quiet hours {s:?} are not HH:MM-HH:MM (like 22:00-07:00)"
+            ))
+        };
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let (start, end) = (parse_hhmm(a).ok_or_else(bad)?, parse_hhmm(b).ok_or_else(bad)?);
+        if start == end {
+            return Err(Error::Invalid(format!(
+                "quiet hours {s:?} start and end at the same time"
+            )));
+        }
+        Ok(QuietHours { start, end })
+    }
+}
+
+impl QuietHours {
+    /// Whether `minute` (after midnight) is inside; the window may span midnight.
+    pub fn contains(&self, minute: u32) -> bool {
+        if self.start < self.end {
+            (self.start..self.end).contains(&minute)
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
+
+    pub fn contains_now(&self) -> bool {
+        self.contains(local_minute())
+    }
+}
+
+/// Minutes after local midnight now.
+pub fn local_minute() -> u32 {
+    let now = chrono::Local::now();
+    now.hour() * 60 + now.minute()
+}
+
+/// "2026-11-28 00:32", local time.
+pub fn local_stamp() -> String {
+    chrono::Local::now().format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// "20261128-003205", UTC, for file names that sort by time.
+pub fn utc_file_stamp() -> String {
+    chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
+}

@@ -1,0 +1,116 @@
+//! The generation pipeline: parameters -> noise -> sampler steps through a denoiser -> tensors.
+//!
+//! Everything a picture depends on is in [`GenerateParams`], which is stored as JSON in the
+//! PNG so `petal generate --from picture.png` paints the same picture again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::card::ModelCard;
+use crate::error::{Error, Result};
+use crate::noise;
+use crate::picture::Filter;
+use crate::sampler::{self, Denoiser, SamplerConfig, SamplerKind};
+use crate::schedule::Spacing;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateParams {
+    /// `None`: the embedded default model.
+    pub model: Option<String>,
+    pub model_name: String,
+    pub model_sha256: String,
+    pub variant: String,
+    pub sampler: String,
+    pub steps: usize,
+    pub spacing: String,
+    pub eta: f32,
+    pub clip_x0: bool,
+    pub seed: u64,
+    pub count: usize,
+    pub size: Option<u32>,
+    pub filter: Filter,
+    pub init_noise: Option<String>,
+    pub petal_version: String,
+}
+
+impl GenerateParams {
+    pub fn sampler_config(&self) -> Result<SamplerConfig> {
+        let mut kind: SamplerKind = self.sampler.parse()?;
+        if let SamplerKind::Ddim { eta } = &mut kind {
+            *eta = self.eta;
+        }
+        let spacing: Spacing = self.spacing.parse()?;
+        Ok(SamplerConfig {
+            kind,
+            steps: self.steps,
+            spacing,
+            clip_x0: self.clip_x0,
+        })
+    }
+
+    pub fn validate(&self, card: &ModelCard) -> Result<()> {
+        if self.count == 0 {
+            return Err(Error::Invalid("--count must be at least 1".into()));
+        }
+        if self.size == Some(0) {
+            return Err(Error::Invalid("--size must be at least 1 pixel".into()));
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(Error::Invalid(format!(
+                "--eta {} must be within 0..1",
+                self.eta
+            )));
+        }
+        let config = self.sampler_config()?;
+        let schedule = card.schedule.schedule()?;
+        config.build(&schedule).map(|_| ())
+    }
+}
+
+/// What a caller sees while images are being painted.
+pub trait Progress {
+    /// After each sampler step of image `image`: the current x0 prediction.
+    fn step(&mut self, image: usize, step: usize, steps: usize, x0: &[f32]) -> Result<()>;
+}
+
+/// Ignores progress.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn step(&mut self, _: usize, _: usize, _: usize, _: &[f32]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Paints `params.count` images. `init_noise`, when given, replaces the seeded start noise.
+pub fn generate(
+    denoiser: &mut dyn Denoiser,
+    card: &ModelCard,
+    params: &GenerateParams,
+    init_noise: Option<Vec<Vec<f32>>>,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Vec<f32>>> {
+    params.validate(card)?;
+    let config = params.sampler_config()?;
+    let schedule = card.schedule.schedule()?;
+    let (mut init_rng, mut sampler_rng) = noise::rngs(params.seed);
+    let starts = match init_noise {
+        Some(n) => n,
+        None => (0..params.count)
+            .map(|_| noise::gaussian(&mut init_rng, card.image_len()))
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(starts.len());
+    for (i, x_t) in starts.into_iter().enumerate() {
+        let mut scheduler = config.build(&schedule)?;
+        let steps = scheduler.timesteps().len();
+        let mut on_step = |s: usize, x0: &[f32]| progress.step(i, s, steps, x0);
+        out.push(sampler::sample(
+            denoiser,
+            scheduler.as_mut(),
+            x_t,
+            &mut sampler_rng,
+            &mut on_step,
+        )?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,64 @@
+//! Pieces shared by the schedulers.
+
+use rand::RngCore;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::schedule::NoiseSchedule;
+use crate::{Error, Result};
+
+/// `n` independent standard normal values from `rng`: the initial noise `x_T` and the fresh
+/// noise of stochastic steps.
+pub fn standard_normal(rng: &mut dyn RngCore, n: usize) -> Vec<f32> {
+    (0..n).map(|_| StandardNormal.sample(rng)).collect()
+}
+
+/// Checks custom timesteps: non-empty, inside the schedule, strictly descending (a repeated or
+/// rising noise level has no meaningful step).
+pub(crate) fn check_timesteps(schedule: &NoiseSchedule, timesteps: &[usize]) -> Result<()> {
+    let t_max = schedule.num_timesteps();
+    if timesteps.is_empty() {
+        return Err(Error::Invalid(
+            "a sampler needs at least one timestep".into(),
+        ));
+    }
+    if let Some(&t) = timesteps.iter().find(|&&t| t >= t_max) {
+        return Err(Error::Invalid(format!(
+            "timestep {t} is outside the schedule's 0..{t_max}"
+        )));
+    }
+    if let Some(w) = timesteps.windows(2).find(|w| w[0] <= w[1]) {
+        return Err(Error::Invalid(format!(
+            "timesteps must be strictly descending, got {} then {}",
+            w[0], w[1]
+        )));
+    }
+    Ok(())
+}
+
+/// Panics on a length mismatch, which only a buggy caller can produce (see `Scheduler::step`).
+pub(crate) fn check_lengths(eps: &[f32], x: &[f32], noise: Option<&[f32]>) {
+    assert_eq!(eps.len(), x.len(), "eps and x must have the same length");
+    if let Some(n) = noise {
+        assert_eq!(n.len(), x.len(), "noise and x must have the same length");
+    }
+}
+
+/// The clean-image estimate implied by an epsilon prediction,
+/// `x0 = (x - sqrt(1 - a) * eps) / sqrt(a)`, optionally clipped to the model's value range.
+pub(crate) fn predict_x0(x: &[f32], eps: &[f32], alpha: f64, sigma: f64, clip: bool) -> Vec<f64> {
+    x.iter()
+        .zip(eps)
+        .map(|(&x, &e)| {
+            let x0 = (f64::from(x) - sigma * f64::from(e)) / alpha;
+            if clip {
+                x0.clamp(-1.0, 1.0)
+            } else {
+                x0
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}

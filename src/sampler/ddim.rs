@@ -1,0 +1,106 @@
+//! DDIM (Song et al. 2021), diffusers' `DDIMScheduler` with `set_alpha_to_one=True`.
+//!
+//! One deliberate difference: diffusers steps from `t` to `t - T / steps`, which is the next
+//! listed timestep only for `leading` spacing or when `steps` divides T; we always step to the
+//! next listed timestep (the DDIM paper's sub-sequence), so every spacing is consistent.
+
+use rand::RngCore;
+
+use super::common::{check_lengths, check_timesteps, predict_x0, standard_normal, to_f32};
+use super::{Scheduler, StepOutput};
+use crate::schedule::NoiseSchedule;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Ddim {
+    timesteps: Vec<usize>,
+    /// alpha_bar at each timestep.
+    alphas: Vec<f64>,
+    eta: f64,
+    clip_x0: bool,
+}
+
+impl Ddim {
+    /// `eta` in [0, 1] scales the fresh noise: 0 is deterministic DDIM, 1 matches DDPM's
+    /// posterior variance.
+    pub fn new(
+        schedule: &NoiseSchedule,
+        timesteps: Vec<usize>,
+        eta: f64,
+        clip_x0: bool,
+    ) -> Result<Self> {
+        check_timesteps(schedule, &timesteps)?;
+        if !(0.0..=1.0).contains(&eta) {
+            return Err(Error::Invalid(format!(
+                "DDIM eta must be between 0 and 1, got {eta}"
+            )));
+        }
+        let alphas = timesteps
+            .iter()
+            .map(|&t| schedule.alphas_cumprod[t])
+            .collect();
+        Ok(Ddim {
+            timesteps,
+            alphas,
+            eta,
+            clip_x0,
+        })
+    }
+
+    /// Whether step `index` adds fresh noise (the last step never does: its variance is 0).
+    pub fn needs_noise(&self, index: usize) -> bool {
+        self.eta > 0.0 && index + 1 < self.timesteps.len()
+    }
+
+    /// One step with caller-supplied standard normal `noise` (diffusers' `variance_noise`);
+    /// `None` leaves the noise term out.
+    pub fn step_with_noise(
+        &self,
+        eps: &[f32],
+        index: usize,
+        x: &[f32],
+        noise: Option<&[f32]>,
+    ) -> StepOutput {
+        check_lengths(eps, x, noise);
+        let a = self.alphas[index];
+        // After the last timestep comes the clean image: alpha_bar = 1.
+        let a_prev = self.alphas.get(index + 1).copied().unwrap_or(1.0);
+        let x0 = predict_x0(x, eps, a.sqrt(), (1.0 - a).sqrt(), self.clip_x0);
+
+        let variance = (1.0 - a_prev) / (1.0 - a) * (1.0 - a / a_prev);
+        let std = self.eta * variance.sqrt();
+        // max(0) only absorbs rounding: std^2 <= 1 - a_prev mathematically.
+        let dir = (1.0 - a_prev - std * std).max(0.0).sqrt();
+        let sqrt_a_prev = a_prev.sqrt();
+
+        let prev: Vec<f32> = x0
+            .iter()
+            .zip(eps)
+            .enumerate()
+            .map(|(k, (&x0, &e))| {
+                let mut v = sqrt_a_prev * x0 + dir * f64::from(e);
+                if let Some(n) = noise {
+                    v += std * f64::from(n[k]);
+                }
+                v as f32
+            })
+            .collect();
+        StepOutput {
+            prev_sample: prev,
+            pred_x0: to_f32(&x0),
+        }
+    }
+}
+
+impl Scheduler for Ddim {
+    fn timesteps(&self) -> &[usize] {
+        &self.timesteps
+    }
+
+    fn step(&mut self, eps: &[f32], index: usize, x: &[f32], rng: &mut dyn RngCore) -> StepOutput {
+        let noise = self
+            .needs_noise(index)
+            .then(|| standard_normal(rng, x.len()));
+        self.step_with_noise(eps, index, x, noise.as_deref())
+    }
+}

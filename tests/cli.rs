@@ -1,0 +1,364 @@
+//! End-to-end tests of the `petal` binary with the embedded default model.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn petal() -> Command {
+    let mut c = Command::cargo_bin("petal").expect("petal binary");
+    c.arg("--quiet").arg("--threads").arg("1");
+    c
+}
+
+/// A fast generation: few steps keeps the suite quick, even under emulation.
+fn generate(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    petal()
+        .arg("generate")
+        .arg("--out")
+        .arg(out)
+        .args(["--steps", "3"])
+        .args(extra)
+        .assert()
+}
+
+fn dims(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).expect("readable picture")
+}
+
+fn no_leftovers(dir: &Path) {
+    let left: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a.png"),
+        dir.path().join("b.png"),
+        dir.path().join("c.png"),
+    );
+    generate(&a, &["--seed", "11"]).success();
+    generate(&b, &["--seed", "11"]).success();
+    generate(&c, &["--seed", "12"]).success();
+    let (a, b, c) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap(),
+        std::fs::read(c).unwrap(),
+    );
+    assert_eq!(a, b, "same seed must give the same bytes");
+    assert_ne!(a, c, "another seed must give another picture");
+    // Only the pictures: no temp files left next to them.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+#[test]
+fn picture_has_native_size_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.png");
+    generate(&out, &["--seed", "3", "--sampler", "ddim"]).success();
+    assert_eq!(dims(&out), (32, 32));
+    let meta = petal::picture::read_png_text(&out, "petal")
+        .unwrap()
+        .expect("metadata");
+    let params: petal::generate::GenerateParams = serde_json::from_str(&meta).unwrap();
+    assert_eq!(params.seed, 3);
+    assert_eq!(params.sampler, "ddim");
+    assert_eq!(params.steps, 3);
+    assert_eq!(params.variant, "int8w");
+    assert_eq!(params.model_name, "emoji32");
+    assert_eq!(params.model_sha256.len(), 64);
+}
+
+#[test]
+fn from_round_trips_and_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.png");
+    let again = dir.path().join("again.png");
+    let other = dir.path().join("other.png");
+    generate(
+        &first,
+        &[
+            "--seed", "5", "--count", "2", "--size", "48", "--filter", "lanczos",
+        ],
+    )
+    .success();
+    petal()
+        .arg("generate")
+        .arg("--from")
+        .arg(&first)
+        .arg("--out")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    petal()
+        .arg("generate")
+        .arg("--from")
+        .arg(&first)
+        .arg("--out")
+        .arg(&other)
+        .args(["--seed", "6"])
+        .assert()
+        .success();
+    assert_ne!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&other).unwrap()
+    );
+    assert_eq!(
+        dims(&other),
+        (96, 48),
+        "count and size come from the original"
+    );
+}
+
+#[test]
+fn grid_and_upscale_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    generate(&out, &["--seed", "1", "--count", "5", "--steps", "2"]).success();
+    assert_eq!(
+        dims(&out),
+        (3 * 32, 2 * 32),
+        "5 pictures -> 3 columns, 2 rows"
+    );
+    let big = dir.path().join("big.jpg");
+    generate(&big, &["--seed", "1", "--size", "100"]).success();
+    assert_eq!(dims(&big), (100, 100));
+}
+
+#[test]
+fn raw_output_and_init_noise_reproduce() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.npy");
+    let strip = dir.path().join("strip.png");
+    let a = dir.path().join("a.png");
+    petal()
+        .arg("generate")
+        .arg("--out")
+        .arg(&a)
+        .args(["--seed", "9", "--steps", "3"])
+        .arg("--save-raw")
+        .arg(&raw)
+        .arg("--steps-strip")
+        .arg(&strip)
+        .assert()
+        .success();
+    assert_eq!(dims(&strip), (3 * 32, 32), "one tile per step");
+    let final_x = petal::noise::read_npy(&raw, [3, 32, 32], Some(1)).unwrap();
+    assert!(final_x[0].iter().all(|v| v.is_finite()));
+
+    // The seed's noise written to .npy and fed back gives the same picture.
+    let (mut rng, _) = petal::noise::rngs(9);
+    let noise = vec![petal::noise::gaussian(&mut rng, 3 * 32 * 32)];
+    let noise_path = dir.path().join("noise.npy");
+    petal::noise::write_npy(&noise_path, &noise, [3, 32, 32]).unwrap();
+    let b = dir.path().join("b.png");
+    let raw_b = dir.path().join("raw_b.npy");
+    petal()
+        .arg("generate")
+        .arg("--out")
+        .arg(&b)
+        .args(["--seed", "9", "--steps", "3"])
+        .arg("--init-noise")
+        .arg(&noise_path)
+        .arg("--save-raw")
+        .arg(&raw_b)
+        .assert()
+        .success();
+    let again = petal::noise::read_npy(&raw_b, [3, 32, 32], Some(1)).unwrap();
+    assert_eq!(final_x, again);
+}
+
+fn fails_cleanly(cmd: &mut Command, dir: &Path, needle: &str) {
+    cmd.assert()
+        .failure()
+        .stderr(predicate::str::starts_with("error:"))
+        .stderr(predicate::str::contains(needle))
+        .stderr(predicate::str::contains("panicked").not());
+    no_leftovers(dir);
+}
+
+#[test]
+fn bad_settings_fail_with_one_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let cases: [(&[&str], &str); 7] = [
+        (&["--steps", "0"], "steps"),
+        (&["--steps", "1001"], "1001"),
+        (&["--sampler", "euler-magic"], "euler-magic"),
+        (&["--variant", "fp4"], "fp4"),
+        (&["--spacing", "sideways"], "sideways"),
+        (&["--count", "0"], "count"),
+        (&["--model", "no-such-model"], "no-such-model"),
+    ];
+    for (args, needle) in cases {
+        let mut c = petal();
+        c.arg("generate").arg("--out").arg(&out).args(args);
+        fails_cleanly(&mut c, dir.path(), needle);
+    }
+}
+
+#[test]
+fn unwritable_output_fails_before_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("missing-dir").join("x.png");
+    let mut c = petal();
+    c.arg("generate").arg("--out").arg(&out);
+    fails_cleanly(&mut c, dir.path(), "does not exist");
+    let mut c = petal();
+    c.arg("generate").arg("--out").arg(dir.path().join("x.gif"));
+    fails_cleanly(&mut c, dir.path(), ".png");
+}
+
+#[test]
+fn init_noise_of_wrong_shape_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let noise_dir = tempfile::tempdir().unwrap();
+    let noise = noise_dir.path().join("n.npy");
+    petal::noise::write_npy(&noise, &[vec![0.0; 3 * 16 * 16]], [3, 16, 16]).unwrap();
+    let mut c = petal();
+    c.arg("generate")
+        .arg("--out")
+        .arg(dir.path().join("x.png"))
+        .arg("--init-noise")
+        .arg(&noise);
+    fails_cleanly(&mut c, dir.path(), "[1, 3, 16, 16]");
+}
+
+#[test]
+fn from_needs_petal_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let src_dir = tempfile::tempdir().unwrap();
+    let plain = src_dir.path().join("plain.png");
+    image::RgbImage::new(4, 4).save(&plain).unwrap();
+    let mut c = petal();
+    c.arg("generate")
+        .arg("--from")
+        .arg(&plain)
+        .arg("--out")
+        .arg(dir.path().join("x.png"));
+    fails_cleanly(&mut c, dir.path(), "no petal metadata");
+}
+
+/// A model directory holding the embedded card and f32 file, for corrupting in tests.
+fn model_copy(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji32");
+    let m = dir.join("m");
+    std::fs::create_dir(&m).unwrap();
+    for f in ["card.json", "emoji32-f32.onnx"] {
+        std::fs::copy(src.join(f), m.join(f)).unwrap();
+    }
+    m
+}
+
+fn set_f32_file(model: &Path, bytes: &[u8], card_edit: impl Fn(&mut serde_json::Value)) {
+    std::fs::write(model.join("emoji32-f32.onnx"), bytes).unwrap();
+    let card_path = model.join("card.json");
+    let mut card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&card_path).unwrap()).unwrap();
+    card["variants"]["f32"]["sha256"] = petal::model::sha256_hex(bytes).into();
+    card_edit(&mut card);
+    std::fs::write(card_path, serde_json::to_vec(&card).unwrap()).unwrap();
+}
+
+fn generate_with(model: &Path, out_dir: &Path, needle: &str) {
+    let mut c = petal();
+    c.arg("generate")
+        .arg("--out")
+        .arg(out_dir.join("x.png"))
+        .arg("--model")
+        .arg(model)
+        .args(["--variant", "f32", "--steps", "2"]);
+    fails_cleanly(&mut c, out_dir, needle);
+}
+
+#[test]
+fn broken_models_are_named() {
+    let work = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let m = model_copy(work.path());
+    let good = std::fs::read(m.join("emoji32-f32.onnx")).unwrap();
+
+    // Works as copied: the directory form of --model.
+    petal()
+        .arg("generate")
+        .arg("--out")
+        .arg(out.path().join("ok.png"))
+        .arg("--model")
+        .arg(&m)
+        .args(["--variant", "f32", "--steps", "2"])
+        .assert()
+        .success();
+    std::fs::remove_file(out.path().join("ok.png")).unwrap();
+
+    // A file that no longer matches the card's sha256.
+    std::fs::write(m.join("emoji32-f32.onnx"), &good[..good.len() / 2]).unwrap();
+    generate_with(&m, out.path(), "sha256");
+    // Truncated and random files whose hash the card agrees with: tract must refuse them.
+    set_f32_file(&m, &good[..good.len() / 2], |_| {});
+    generate_with(&m, out.path(), "not a loadable ONNX file");
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    set_f32_file(&m, &noise, |_| {});
+    generate_with(&m, out.path(), "not a loadable ONNX file");
+    // A card that disagrees with the graph.
+    set_f32_file(&m, &good, |c| {
+        c["resolution"] = 16.into();
+        c["inputs"]["x"]["shape"] = serde_json::json!([1, 3, 16, 16]);
+        c["output"]["shape"] = serde_json::json!([1, 3, 16, 16]);
+    });
+    generate_with(&m, out.path(), "16");
+    set_f32_file(&m, &good, |c| c["inputs"]["t"]["name"] = "timestep".into());
+    generate_with(&m, out.path(), "timestep");
+    // A missing file.
+    set_f32_file(&m, &good, |_| {});
+    std::fs::remove_file(m.join("emoji32-f32.onnx")).unwrap();
+    generate_with(&m, out.path(), "emoji32-f32.onnx");
+    // A card that is not valid.
+    std::fs::write(m.join("card.json"), b"{\"schema_version\": 1}").unwrap();
+    generate_with(&m, out.path(), "card");
+}
+
+#[test]
+fn info_and_bench_run() {
+    petal()
+        .arg("info")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("emoji32"))
+        .stdout(predicate::str::contains("GroupNorm"));
+    let out = petal()
+        .args([
+            "bench",
+            "--variants",
+            "int8w",
+            "--thread-counts",
+            "1",
+            "--runs",
+            "2",
+            "--steps",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["variant"], "int8w");
+    assert!(row["step_ms_median"].as_f64().unwrap() > 0.0);
+    assert!(row["step_ms_min"].as_f64() <= row["step_ms_max"].as_f64());
+}
