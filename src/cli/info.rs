@@ -15,7 +15,7 @@ pub struct InfoArgs {
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let model = Model::resolve(args.model.as_deref())?;
     let card = &model.card;
-    println!("model     {} ({})", card.name, model.origin());
+    println!("model     {}", model.origin());
     if !card.description.is_empty() {
         println!("about     {}", card.description);
     }
