@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calib", type=int, default=64, help="calibration samples across timesteps")
 
     q = sub.add_parser("eval", help="FID-L0 of a model variant against the training set")
-    q.add_argument("--model", required=True, help=".onnx file (or ema.pt checkpoint)")
+    q.add_argument("--model", required=True,
+                   help=".onnx file, ema.pt checkpoint, or a .npy of samples (petal generate --save-raw)")
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"), help="schedule source for .onnx")
     q.add_argument("--data", default=str(RUNS / "data"))
     q.add_argument("--count", type=int, default=500)

@@ -206,6 +206,14 @@ class OnnxEps:
 def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int) -> tuple[np.ndarray, dict]:
     if not model_path.exists():
         raise RecipeError(f"model {model_path} does not exist")
+    if model_path.suffix == ".npy":
+        # Samples painted elsewhere, e.g. `petal generate --count N --save-raw FILE.npy`: scores the
+        # Rust samplers and runtime themselves. Float32 [N,3,H,W] in model space [-1, 1].
+        x = np.load(model_path)
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] < 2:
+            raise RecipeError(f"{model_path} is not a float [N>=2,3,H,W] sample array (shape {x.shape})")
+        imgs = ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(0, 2, 3, 1)
+        return imgs, {"step": None}
     if model_path.suffix == ".onnx":
         ck = load_checkpoint(ckpt)
         sched = Schedule.from_dict(ck["schedule"])
@@ -261,6 +269,7 @@ def evaluate(args) -> dict:
     ref = reference_features(data_dir, data)
     result: dict = {}
     gen, info = generate(model_path, Path(args.ckpt), args.count, args.steps, args.seed)
+    args.count = gen.shape[0]
     if gen.shape[1] != data.shape[1]:
         raise RecipeError(f"model makes {gen.shape[1]} px images but {data_dir} is {data.shape[1]} px")
     fid = frechet(features(gen), ref)

@@ -59,6 +59,14 @@ def adjust_threads(path: Path) -> None:
         setup().info("threads -> %d", n)
 
 
+def describe_compute(device: torch.device, amp: bool) -> str:
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    else:
+        what = f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"{what}{', bf16 autocast' if amp else ', fp32'}"
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -125,7 +133,8 @@ def train(args) -> Path:
     meta = {"data": json.loads((Path(args.data) / "manifest.json").read_text())
             if (Path(args.data) / "manifest.json").exists() else {},
             "params": params, "macs": macs, "batch": args.batch, "lr": args.lr,
-            "min_snr": args.min_snr, "device": str(device)}
+            "min_snr": args.min_snr, "device": str(device),
+            "compute": describe_compute(device, amp=args.bf16)}
 
     def save(final: bool = False) -> None:
         base = {"config": cfg.to_dict(), "schedule": sched.to_dict(), "step": step,
