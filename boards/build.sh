@@ -52,9 +52,17 @@ target_env() {
             # only its VFPv2 fallback kernels; every ARMv7 Raspberry Pi has NEON.
             extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-true}" ;;
         arm-unknown-linux-gnueabihf)
-            # ARMv6 (Pi Zero / Zero W / Pi 1): VFPv2, no NEON. See boards/README.md.
-            cc=arm-linux-gnueabihf-gcc ar=arm-linux-gnueabihf-ar linker=$cc
-            runner="qemu-arm -cpu arm1176 -L /usr/arm-linux-gnueabihf" ;;
+            # ARMv6 (Pi Zero / Zero W / Pi 1): VFPv2, no NEON. tract builds for it, but Debian's
+            # arm-linux-gnueabihf toolchain is ARMv7: its crt1.o and libgcc are Thumb-2 code
+            # that an ARM1176 cannot run. An ARMv6 toolchain is needed (cross's Docker image
+            # has one): give its prefix in PETAL_ARMV6_PREFIX (e.g. /opt/x-tools/bin/arm-linux-gnueabihf-)
+            # and its sysroot in PETAL_ARMV6_SYSROOT (for the qemu runner). See boards/README.md.
+            if [ -z "${PETAL_ARMV6_PREFIX:-}" ]; then
+                die "$t needs an ARMv6 cross toolchain: Debian's arm-linux-gnueabihf-gcc makes ARMv7 (Thumb-2) start-up code that a Pi Zero/1 cannot run. Set PETAL_ARMV6_PREFIX to an ARMv6 toolchain's prefix, or use 'cross build --target $t' (see boards/README.md)"
+            fi
+            cc=${PETAL_ARMV6_PREFIX}gcc ar=${PETAL_ARMV6_PREFIX}ar linker=$cc
+            runner="qemu-arm -cpu arm1176 -L ${PETAL_ARMV6_SYSROOT:-/}"
+            extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-false}" ;;
         x86_64-unknown-linux-gnu)
             echo ": host target, nothing to set"
             return 0 ;;
@@ -72,6 +80,7 @@ target_env() {
 strip_tool() {
     case $1 in
         aarch64-*) echo aarch64-linux-gnu-strip ;;
+        arm-unknown-*) echo "${PETAL_ARMV6_PREFIX:-arm-linux-gnueabihf-}strip" ;;
         arm*-*) echo arm-linux-gnueabihf-strip ;;
         *) echo strip ;;
     esac
