@@ -41,7 +41,8 @@ def trailing(T: int, steps: int) -> list[int]:
 
 
 def dpmpp_2m(eps_fn, ac: np.ndarray, x: np.ndarray, steps: int) -> np.ndarray:
-    """DPM-Solver++(2M) with a first-order final step, x0 clipped to [-1, 1]."""
+    """DPM-Solver++(2M), x0 clipped to [-1, 1]; the last step goes to sigma = 0, i.e. returns x0
+    (diffusers' final_sigmas_type="zero")."""
     ts = trailing(len(ac), steps)
     lam = lambda t: 0.5 * math.log(ac[t] / (1 - ac[t]))  # noqa: E731
     x = x.astype(np.float64)
@@ -53,7 +54,7 @@ def dpmpp_2m(eps_fn, ac: np.ndarray, x: np.ndarray, steps: int) -> np.ndarray:
             return x0.astype(np.float32)
         s = ts[i + 1]
         h = lam(s) - lam(t)
-        if prev_x0 is None or i + 2 == len(ts) and len(ts) < 15:
+        if prev_x0 is None:
             d = x0
         else:
             r = prev_h / h

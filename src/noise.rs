@@ -6,7 +6,6 @@ use std::path::Path;
 use ndarray::{Array4, ArrayView4};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
 
@@ -20,7 +19,7 @@ pub fn rngs(seed: u64) -> (ChaCha8Rng, ChaCha8Rng) {
 }
 
 pub fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| StandardNormal.sample(rng)).collect()
+    crate::sampler::standard_normal(rng, n)
 }
 
 /// Reads float32 [N,C,H,W] and checks C,H,W (and N when given).
