@@ -209,3 +209,61 @@ fn boards_lists_all_and_prints_one() {
         .failure()
         .stderr(predicate::str::contains("unknown board"));
 }
+
+#[test]
+fn every_board_display_is_a_display_spec() {
+    for b in Board::shipped().unwrap() {
+        let parsed: Result<petal::display::DisplaySpec, _> = b.defaults.display.parse();
+        assert!(
+            parsed.is_ok(),
+            "{}: display {:?}: {parsed:?}",
+            b.name,
+            b.defaults.display
+        );
+    }
+}
+
+#[test]
+fn install_script_stages_binary_unit_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("root");
+    let out = StdCommand::new("bash")
+        .arg(root().join("boards/install.sh"))
+        .arg("--root")
+        .arg(&stage)
+        .args(["--board", "rpi5", "--binary", env!("CARGO_BIN_EXE_petal")])
+        .output()
+        .expect("bash runs boards/install.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &str| std::fs::read_to_string(stage.join(p)).unwrap();
+    assert!(stage.join("usr/local/bin/petal").is_file());
+    let unit = read("etc/systemd/system/petal.service");
+    for line in [
+        "User=petal",
+        "SupplementaryGroups=video",
+        "Restart=on-failure",
+        "ExecStart=/usr/local/bin/petal $PETAL_OPTS frame --config /etc/petal/frame.toml",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
+    }
+    assert!(read("etc/default/petal").contains("PETAL_OPTS=\"--board rpi5\""));
+    // The sample config is one `petal frame` reads, with the board's display.
+    let config = stage.join("etc/petal/frame.toml");
+    let opts = petal::frame::FrameOptions::load(&config).expect("sample config parses");
+    assert_eq!(opts.display.as_deref(), Some("fb:/dev/fb0"));
+    // Installing again keeps the user's edits.
+    std::fs::write(&config, "display = \"png:/tmp\"\n").unwrap();
+    let again = StdCommand::new("bash")
+        .arg(root().join("boards/install.sh"))
+        .arg("--root")
+        .arg(&stage)
+        .args(["--board", "rpi5", "--binary", env!("CARGO_BIN_EXE_petal")])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(read("etc/petal/frame.toml"), "display = \"png:/tmp\"\n");
+}
