@@ -72,7 +72,9 @@ fn check_fb(bpp: u32, stride: usize, format: FbFormat, extra: &str) {
             let back = format.decode(px);
             let (tr, tg) = if bpp == 16 { (7, 3) } else { (0, 0) };
             assert!(
-                back.r().abs_diff(r) <= tr && back.g().abs_diff(g) <= tg && back.b().abs_diff(b) <= tr,
+                back.r().abs_diff(r) <= tr
+                    && back.g().abs_diff(g) <= tg
+                    && back.b().abs_diff(b) <= tr,
                 "({x},{y}): {back:?} read back for {p:?}"
             );
         }
@@ -117,7 +119,10 @@ fn framebuffer_geometry_from_sysfs() {
     for y in 0..4 {
         let line = &bytes[y * 16..y * 16 + 12];
         assert!(line.iter().all(|b| *b == 0xff), "line {y}: {line:?}");
-        assert!(bytes[y * 16 + 12..y * 16 + 16].iter().all(|b| *b == 0), "padding of line {y}");
+        assert!(
+            bytes[y * 16 + 12..y * 16 + 16].iter().all(|b| *b == 0),
+            "padding of line {y}"
+        );
     }
     // Without modes: the virtual size.
     std::fs::remove_file(sys.join("modes")).unwrap();
@@ -134,25 +139,49 @@ fn framebuffer_errors_are_clear() {
         Ok(_) => panic!("{spec} should fail"),
         Err(e) => e.to_string(),
     };
-    let e = err(format!("fb:{}?sysfs={}/nowhere", dev.display(), dir.path().display()));
+    let e = err(format!(
+        "fb:{}?sysfs={}/nowhere",
+        dev.display(),
+        dir.path().display()
+    ));
     assert!(e.contains("give the geometry in the spec"), "{e}");
     let e = err(format!("fb:{}?width=4&height=4&bpp=12", dev.display()));
-    assert!(e.contains("12 bits per pixel") && e.contains("RGB565"), "{e}");
-    let e = err(format!("fb:{}?width=4&height=4&bpp=16&stride=6", dev.display()));
+    assert!(
+        e.contains("12 bits per pixel") && e.contains("RGB565"),
+        "{e}"
+    );
+    let e = err(format!(
+        "fb:{}?width=4&height=4&bpp=16&stride=6",
+        dev.display()
+    ));
     assert!(e.contains("stride 6"), "{e}");
-    let e = err(format!("fb:{}/missing?width=4&height=4&bpp=16", dir.path().display()));
+    let e = err(format!(
+        "fb:{}/missing?width=4&height=4&bpp=16",
+        dir.path().display()
+    ));
     assert!(e.contains("missing"), "{e}");
 }
 
 #[test]
 fn unknown_and_unbuilt_displays_give_clear_errors() {
-    let err = |s: &str| s.parse::<DisplaySpec>().err().map(|e| e.to_string()).unwrap_or_default();
+    let err = |s: &str| {
+        s.parse::<DisplaySpec>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
     let e = err("hdmi:0");
-    assert!(e.contains("unknown display") && e.contains("png:DIR") && e.contains("fb:/dev/fbN"), "{e}");
+    assert!(
+        e.contains("unknown display") && e.contains("png:DIR") && e.contains("fb:/dev/fbN"),
+        "{e}"
+    );
     let e = err("spi:st7789");
     assert!(e.contains("--features spi"), "{e}");
     let e = err("epaper:7in3f");
-    assert!(e.contains("--features epaper") && e.contains("palette=acep7"), "{e}");
+    assert!(
+        e.contains("--features epaper") && e.contains("palette=acep7"),
+        "{e}"
+    );
     let e = err("window");
     assert!(e.contains("--features window"), "{e}");
     let e = err("png:/tmp/x?colour=red");
@@ -186,7 +215,12 @@ fn png_display_writes_numbered_frames_and_current() {
     names.sort();
     assert_eq!(
         names,
-        ["current.png", "frame-000003.png", "frame-000004.png", "frame-000005.png"]
+        [
+            "current.png",
+            "frame-000003.png",
+            "frame-000004.png",
+            "frame-000005.png"
+        ]
     );
     let cur = image::open(out.join("current.png")).unwrap().to_rgb8();
     assert_eq!(cur.dimensions(), (40, 30));
@@ -250,7 +284,10 @@ fn fill_crops_and_smooth_scales_exactly() {
     };
     // 100x40: the smallest whole scale covering it is 4 -> 128x128, cropped around the centre.
     let out = place(&src, 100, 40, &fill);
-    assert!(out.pixels().all(|p| p != &Rgb([255, 0, 255])), "fill leaves no background");
+    assert!(
+        out.pixels().all(|p| p != &Rgb([255, 0, 255])),
+        "fill leaves no background"
+    );
     assert_eq!(out.get_pixel(0, 0), src.get_pixel(14 / 4, 44 / 4));
     let smooth = Layout {
         fit: Fit::Fit,
@@ -259,7 +296,11 @@ fn fill_crops_and_smooth_scales_exactly() {
     };
     // Smooth scaling uses the whole height: 70 px, no bars above or below.
     let out = place(&src, 100, 70, &smooth);
-    let bars = |y: u32| (0..100).filter(|x| out.get_pixel(*x, y) == &Rgb([1, 2, 3])).count();
+    let bars = |y: u32| {
+        (0..100)
+            .filter(|x| out.get_pixel(*x, y) == &Rgb([1, 2, 3]))
+            .count()
+    };
     assert_eq!(bars(0), 30, "15 px of bar on each side");
     assert_eq!(bars(69), 30);
 }
@@ -269,7 +310,14 @@ fn caption_is_drawn_at_the_bottom() {
     let src = RgbImage::from_pixel(32, 32, Rgb([200, 200, 200]));
     let layout = Layout::default();
     let plain = compose(&src, 256, 256, &layout, None, None);
-    let captioned = compose(&src, 256, 256, &layout, Some("2026-11-28 00:32  seed 7"), None);
+    let captioned = compose(
+        &src,
+        256,
+        256,
+        &layout,
+        Some("2026-11-28 00:32  seed 7"),
+        None,
+    );
     let differ = |y0: u32, y1: u32| {
         (y0..y1).any(|y| (0..256).any(|x| plain.get_pixel(x, y) != captioned.get_pixel(x, y)))
     };
@@ -301,7 +349,12 @@ fn in_gamut(w: u32, h: u32, seed: u32, colours: &[[f32; 3]]) -> RgbImage {
             .collect();
         let total: f32 = weights.iter().sum();
         let mix = |k: usize| {
-            let v: f32 = weights.iter().zip(colours).map(|(w, c)| w * c[k]).sum::<f32>() / total;
+            let v: f32 = weights
+                .iter()
+                .zip(colours)
+                .map(|(w, c)| w * c[k])
+                .sum::<f32>()
+                / total;
             v.round().clamp(0.0, 255.0) as u8
         };
         Rgb([mix(0), mix(1), mix(2)])
@@ -327,7 +380,10 @@ fn dithering_uses_only_palette_colours_and_keeps_the_mean() {
         }
         let (a, b) = (mean(&img), mean(&out));
         for k in 0..3 {
-            assert!((a[k] - b[k]).abs() < 6.0, "seed {seed}: mean {a:?} vs dithered {b:?}");
+            assert!(
+                (a[k] - b[k]).abs() < 6.0,
+                "seed {seed}: mean {a:?} vs dithered {b:?}"
+            );
         }
     }
 }
@@ -362,8 +418,9 @@ fn palette_display_gets_dithered_frames() {
     assert!(frame
         .pixels()
         .all(|px| ACEP7_NOMINAL.iter().any(|c| [c.r(), c.g(), c.b()] == px.0)));
-    let d: DisplaySpec = "png:/tmp/unused?palette=acep7&saturation=0.3&min-interval=2m".parse().unwrap();
+    let d: DisplaySpec = "png:/tmp/unused?palette=acep7&saturation=0.3&min-interval=2m"
+        .parse()
+        .unwrap();
     assert_eq!(d.palette.as_ref().map(|p| p.saturation), Some(0.3));
     assert_eq!(d.min_refresh, std::time::Duration::from_secs(120));
 }
-

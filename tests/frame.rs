@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frame_kit::{card, params, settings, Gauss};
 use embedded_graphics::prelude::RgbColor;
+use frame_kit::{card, params, settings, Gauss};
 use image::{Rgb, RgbImage};
 use petal::display::compose::compose;
 use petal::display::dither::ACEP7_NOMINAL;
@@ -63,7 +63,8 @@ fn frames_are_recorded_with_letterboxing() {
     let rec = display.recording();
     let p = params(&card, "ddim", 4);
     let stop = AtomicBool::new(false);
-    let toml = "display = \"memory\"\nevery = \"0\"\ncycles = 2\nseed = 5\nbackground = \"#102030\"";
+    let toml =
+        "display = \"memory\"\nevery = \"0\"\ncycles = 2\nseed = 5\nbackground = \"#102030\"";
     let report = run(toml, &p, &display, &mut den, &stop).unwrap();
     assert_eq!(report.pictures, 2);
     assert!(!report.stopped);
@@ -99,15 +100,31 @@ fn emerging_frames_move_toward_the_final_picture() {
     let rec = display.recording();
     let p = params(&card, "dpmpp-2m", 12);
     let stop = AtomicBool::new(false);
-    run("display = \"memory\"\ncycles = 1\nseed = 9", &p, &display, &mut den, &stop).unwrap();
+    run(
+        "display = \"memory\"\ncycles = 1\nseed = 9",
+        &p,
+        &display,
+        &mut den,
+        &stop,
+    )
+    .unwrap();
     let frames = rec.frames();
     assert_eq!(frames.len(), 13);
     let last = frames.last().unwrap();
-    let d: Vec<f64> = frames[..12].iter().map(|f| mean_abs_diff(f, last)).collect();
-    assert!(d[0] > 5.0, "the first x0 prediction is far from the end: {d:?}");
+    let d: Vec<f64> = frames[..12]
+        .iter()
+        .map(|f| mean_abs_diff(f, last))
+        .collect();
+    assert!(
+        d[0] > 5.0,
+        "the first x0 prediction is far from the end: {d:?}"
+    );
     assert!(d[11] < 1.0, "the last is (almost) the picture: {d:?}");
     for w in d.windows(2) {
-        assert!(w[1] <= w[0] + 0.5, "distances to the final picture should shrink: {d:?}");
+        assert!(
+            w[1] <= w[0] + 0.5,
+            "distances to the final picture should shrink: {d:?}"
+        );
     }
 }
 
@@ -120,32 +137,54 @@ fn morph_glides_smoothly_and_ends_on_the_standalone_pictures() {
     let p = params(&card, "ddim", 6);
     let stop = AtomicBool::new(false);
     let n = 7;
-    let toml = format!("display = \"memory\"\ncycles = 2\nseed = 100\nmorph = {n}\nemerging = false");
+    let toml =
+        format!("display = \"memory\"\nevery = \"0\"\ncycles = 2\nseed = 100\nmorph = {n}\nemerging = false");
     let report = run(&toml, &p, &display, &mut den, &stop).unwrap();
     assert_eq!(report.morph_frames, n as u64);
     let frames = rec.frames();
     assert_eq!(frames.len(), n + 2, "A, the in-between frames, B");
     let (a, b) = (standalone(&p, 100, 64, 64), standalone(&p, 101, 64, 64));
-    assert_eq!(frames[0], a, "the first end is the stand-alone picture of seed 100");
-    assert_eq!(frames[n + 1], b, "the last end is the stand-alone picture of seed 101");
+    assert_eq!(
+        frames[0], a,
+        "the first end is the stand-alone picture of seed 100"
+    );
+    assert_eq!(
+        frames[n + 1],
+        b,
+        "the last end is the stand-alone picture of seed 101"
+    );
     let total = mean_abs_diff(&a, &b);
     assert!(total > 5.0, "the two seeds should paint different pictures");
-    let steps: Vec<f64> = frames.windows(2).map(|w| mean_abs_diff(&w[0], &w[1])).collect();
+    let steps: Vec<f64> = frames
+        .windows(2)
+        .map(|w| mean_abs_diff(&w[0], &w[1]))
+        .collect();
     for s in &steps {
-        assert!(*s < total * 0.35, "a jump of {s} in a glide of {total}: {steps:?}");
+        assert!(
+            *s < total * 0.35,
+            "a jump of {s} in a glide of {total}: {steps:?}"
+        );
         assert!(*s > 0.0, "every in-between frame differs: {steps:?}");
     }
     // The in-between frames travel from A to B.
     let to_b: Vec<f64> = frames.iter().map(|f| mean_abs_diff(f, &b)).collect();
-    assert!(to_b[n / 2] < to_b[0] && to_b[n / 2] > to_b[n + 1], "{to_b:?}");
+    assert!(
+        to_b[n / 2] < to_b[0] && to_b[n / 2] > to_b[n + 1],
+        "{to_b:?}"
+    );
 }
 
 #[test]
 fn morph_needs_a_deterministic_sampler() {
     let card = card();
     let s = settings("display = \"memory\"\nmorph = 3");
-    let e = frame::check(&s, &params(&card, "ddpm", 10), &card).unwrap_err().to_string();
-    assert!(e.contains("--morph needs a deterministic sampler") && e.contains("ddpm"), "{e}");
+    let e = frame::check(&s, &params(&card, "ddpm", 10), &card)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--morph needs a deterministic sampler") && e.contains("ddpm"),
+        "{e}"
+    );
     let mut p = params(&card, "ddim", 10);
     p.eta = 0.5;
     let e = frame::check(&s, &p, &card).unwrap_err().to_string();
@@ -162,11 +201,14 @@ fn gallery_keeps_pictures_with_metadata_and_retention() {
     let p = params(&card, "ddim", 3);
     let stop = AtomicBool::new(false);
     let toml = format!(
-        "display = \"memory\"\ncycles = 5\nseed = 40\nemerging = false\ngallery = {:?}\nkeep = 2\ngallery-size = 64",
+        "display = \"memory\"\nevery = \"0\"\ncycles = 5\nseed = 40\nemerging = false\ngallery = {:?}\nkeep = 2\ngallery-size = 64",
         g.display().to_string()
     );
     let report = run(&toml, &p, &display, &mut den, &stop).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(&g).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&g)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(report.last_saved.as_deref(), Some(files[1].as_path()));
@@ -180,7 +222,7 @@ fn gallery_keeps_pictures_with_metadata_and_retention() {
     // By bytes: one picture's worth keeps only the newest.
     let one = std::fs::metadata(&files[1]).unwrap().len();
     let toml = format!(
-        "display = \"memory\"\ncycles = 3\nemerging = false\ngallery = {:?}\nkeep-bytes = \"{}\"",
+        "display = \"memory\"\nevery = \"0\"\ncycles = 3\nemerging = false\ngallery = {:?}\ngallery-size = 64\nkeep-bytes = \"{}\"",
         g.display().to_string(),
         one + one / 2
     );
@@ -197,7 +239,8 @@ fn a_failing_display_is_retried_and_the_picture_shown_later() {
     display.fail_next(3);
     let p = params(&card, "ddim", 2);
     let stop = AtomicBool::new(false);
-    let toml = "display = \"memory\"\ncycles = 2\nevery = \"400ms\"\nemerging = false\nretry = \"20ms\"";
+    let toml =
+        "display = \"memory\"\ncycles = 2\nevery = \"400ms\"\nemerging = false\nretry = \"20ms\"";
     let report = run(toml, &p, &display, &mut den, &stop).unwrap();
     assert_eq!(report.pictures, 2);
     assert_eq!(report.display_failures, 3);
@@ -217,10 +260,23 @@ fn slow_and_few_colour_displays_get_only_dithered_finished_pictures() {
     let p = params(&card, "ddim", 5);
     let stop = AtomicBool::new(false);
     let t0 = Instant::now();
-    let report = run("display = \"memory\"\ncycles = 2\nevery = \"0\"\ncaption = true", &p, &display, &mut den, &stop).unwrap();
-    assert_eq!(report.emerging_frames, 0, "no emerging pictures on a slow panel");
+    let report = run(
+        "display = \"memory\"\ncycles = 2\nevery = \"0\"\ncaption = true",
+        &p,
+        &display,
+        &mut den,
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(
+        report.emerging_frames, 0,
+        "no emerging pictures on a slow panel"
+    );
     assert_eq!(rec.shown(), 2);
-    assert!(t0.elapsed() >= Duration::from_millis(300), "the refresh limit is kept");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "the refresh limit is kept"
+    );
     for f in rec.frames() {
         assert!(f
             .pixels()
@@ -275,10 +331,18 @@ fn stop_interrupts_a_generation_quickly() {
     );
     let report = run(&toml, &p, &display, &mut den, &stop).unwrap();
     let stopped_at = t.join().unwrap();
-    assert!(stopped_at.elapsed() < Duration::from_millis(200), "{:?}", stopped_at.elapsed());
+    assert!(
+        stopped_at.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        stopped_at.elapsed()
+    );
     assert!(report.stopped);
     assert_eq!(report.pictures, 0);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -288,7 +352,10 @@ fn bad_settings_are_clear_errors() {
         match o {
             Err(e) => e.to_string(),
             Ok(o) => {
-                let (o, src) = petal::frame::FrameOptions::default().merge(o, Some(Path::new("frame.toml")));
+                let (o, src) = o.merge(
+                    petal::frame::FrameOptions::default(),
+                    Some(Path::new("frame.toml")),
+                );
                 match petal::frame::FrameSettings::from_options(&o, &src) {
                     Err(e) => e.to_string(),
                     Ok(_) => panic!("{toml:?} should be refused"),
@@ -297,16 +364,46 @@ fn bad_settings_are_clear_errors() {
         }
     };
     let cases: [(&str, &[&str]); 11] = [
-        ("display = \"png:/tmp/x\"\nevery = \"10x\"", &["every in frame.toml", "\"10x\" is not a duration"]),
-        ("display = \"png:/tmp/x\"\nevry = \"10m\"", &["frame.toml", "unknown field `evry`"]),
-        ("display = \"vga:0\"", &["display in frame.toml", "unknown display"]),
-        ("display = \"png:/tmp/x\"\nmorph = -1", &["frame.toml", "morph"]),
-        ("display = \"png:/tmp/x\"\nmorph = 5000", &["morph in frame.toml", "more than"]),
-        ("display = \"png:/tmp/x\"\nquiet-hours = \"22-7:99\"", &["quiet-hours in frame.toml", "HH:MM-HH:MM"]),
-        ("display = \"png:/tmp/x\"\nkeep = 3", &["keep in frame.toml", "needs a gallery"]),
-        ("display = \"png:/tmp/x\"\ngallery = \"/tmp/g\"\nkeep-bytes = \"lots\"", &["keep-bytes", "not a size"]),
-        ("display = \"png:/tmp/x\"\nfit = \"stretch\"", &["fit in frame.toml", "fit or fill"]),
-        ("display = \"png:/tmp/x\"\nbackground = \"#12\"", &["background in frame.toml", "#rrggbb"]),
+        (
+            "display = \"png:/tmp/x\"\nevery = \"10x\"",
+            &["every in frame.toml", "\"10x\" is not a duration"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nevry = \"10m\"",
+            &["frame.toml", "unknown field `evry`"],
+        ),
+        (
+            "display = \"vga:0\"",
+            &["display in frame.toml", "unknown display"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nmorph = -1",
+            &["frame.toml", "morph"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nmorph = 5000",
+            &["morph in frame.toml", "more than"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nquiet-hours = \"22-7:99\"",
+            &["quiet-hours in frame.toml", "HH:MM-HH:MM"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nkeep = 3",
+            &["keep in frame.toml", "needs a gallery"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\ngallery = \"/tmp/g\"\nkeep-bytes = \"lots\"",
+            &["keep-bytes", "not a size"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nfit = \"stretch\"",
+            &["fit in frame.toml", "fit or fill"],
+        ),
+        (
+            "display = \"png:/tmp/x\"\nbackground = \"#12\"",
+            &["background in frame.toml", "#rrggbb"],
+        ),
         ("every = \"1m\"", &["no display"]),
     ];
     for (toml, wants) in cases {
@@ -330,7 +427,18 @@ fn cli_writes_frames_and_gallery() {
     let dir = tempfile::tempdir().unwrap();
     let (shown, g) = (dir.path().join("shown"), dir.path().join("gallery"));
     let out = petal()
-        .args(["frame", "--cycles", "2", "--steps", "3", "--every", "0", "--seed", "3", "--caption"])
+        .args([
+            "frame",
+            "--cycles",
+            "2",
+            "--steps",
+            "3",
+            "--every",
+            "0",
+            "--seed",
+            "3",
+            "--caption",
+        ])
         .arg("--display")
         .arg(format!("png:{}?size=96x64", shown.display()))
         .arg("--gallery")
@@ -338,8 +446,14 @@ fn cli_writes_frames_and_gallery() {
         .assert()
         .success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("seed 3") && stderr.contains("seed 4"), "{stderr}");
-    assert_eq!(image::image_dimensions(shown.join("current.png")).unwrap(), (96, 64));
+    assert!(
+        stderr.contains("seed 3") && stderr.contains("seed 4"),
+        "{stderr}"
+    );
+    assert_eq!(
+        image::image_dimensions(shown.join("current.png")).unwrap(),
+        (96, 64)
+    );
     // 3 emerging frames and the finished picture, twice.
     assert!(shown.join("frame-000008.png").exists());
     assert!(!shown.join("frame-000009.png").exists());
@@ -360,21 +474,43 @@ fn cli_config_file_and_flags() {
     )
     .unwrap();
     // The flag wins over the file's cycles.
-    petal().args(["--quiet", "frame", "--cycles", "1", "--config"]).arg(&cfg).assert().success();
+    petal()
+        .args(["--quiet", "frame", "--cycles", "1", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success();
     assert!(shown.join("frame-000001.png").exists());
     assert!(!shown.join("frame-000002.png").exists());
 
     std::fs::write(&cfg, "display = \"png:/tmp\"\nevery = \"soon\"\n").unwrap();
-    let out = petal().args(["frame", "--config"]).arg(&cfg).assert().failure();
+    let out = petal()
+        .args(["frame", "--config"])
+        .arg(&cfg)
+        .assert()
+        .failure();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("every in") && stderr.contains("not a duration"), "{stderr}");
+    assert!(
+        stderr.contains("every in") && stderr.contains("not a duration"),
+        "{stderr}"
+    );
 
-    let out = petal().args(["frame", "--display", "lcd:1"]).assert().failure();
+    let out = petal()
+        .args(["frame", "--display", "lcd:1"])
+        .assert()
+        .failure();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("unknown display \"lcd:1\""), "{stderr}");
 
     let out = petal()
-        .args(["frame", "--display", "memory", "--morph", "4", "--sampler", "ddpm"])
+        .args([
+            "frame",
+            "--display",
+            "memory",
+            "--morph",
+            "4",
+            "--sampler",
+            "ddpm",
+        ])
         .assert()
         .failure();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
@@ -388,7 +524,16 @@ fn sigterm_mid_generation_exits_0_quickly_without_partial_files() {
     std::fs::create_dir(&shown).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("petal");
     let mut child = Command::new(bin)
-        .args(["--quiet", "--threads", "1", "frame", "--steps", "1000", "--sampler", "ddim"])
+        .args([
+            "--quiet",
+            "--threads",
+            "1",
+            "frame",
+            "--steps",
+            "1000",
+            "--sampler",
+            "ddim",
+        ])
         .arg("--display")
         .arg(format!("png:{}?size=64x64", shown.display()))
         .arg("--gallery")
@@ -407,23 +552,36 @@ fn sigterm_mid_generation_exits_0_quickly_without_partial_files() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let sent = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(sent.elapsed() < Duration::from_secs(2), "still running 2 s after SIGTERM");
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "still running 2 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "exit status {status}");
     for d in [&shown, &g] {
         for e in std::fs::read_dir(d).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(!name.ends_with(".tmp") && !name.starts_with(".petal"), "partial file {name}");
+            assert!(
+                !name.ends_with(".tmp") && !name.starts_with(".petal"),
+                "partial file {name}"
+            );
         }
     }
-    assert_eq!(std::fs::read_dir(&g).unwrap().count(), 0, "no picture was finished");
+    assert_eq!(
+        std::fs::read_dir(&g).unwrap().count(),
+        0,
+        "no picture was finished"
+    );
     image::open(shown.join("current.png")).expect("current.png is whole");
 }

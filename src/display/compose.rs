@@ -39,7 +39,8 @@ pub fn draw_caption(canvas: &mut Canvas, text: &str) {
         .into_styled(PrimitiveStyle::with_fill(Rgb888::new(16, 16, 16)))
         .draw(canvas);
     let style = MonoTextStyle::new(font, Rgb888::new(235, 235, 235));
-    let _ = Text::with_baseline(text, Point::new(pad, top + pad), style, Baseline::Top).draw(canvas);
+    let _ =
+        Text::with_baseline(text, Point::new(pad, top + pad), style, Baseline::Top).draw(canvas);
 }
 
 /// The frame for a `width` x `height` screen.

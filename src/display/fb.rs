@@ -65,7 +65,11 @@ impl FbFormat {
         let (r, g, b) = (c.r(), c.g(), c.b());
         match self {
             FbFormat::Rgb565 | FbFormat::Bgr565 => {
-                let (hi, lo) = if self == FbFormat::Rgb565 { (r, b) } else { (b, r) };
+                let (hi, lo) = if self == FbFormat::Rgb565 {
+                    (r, b)
+                } else {
+                    (b, r)
+                };
                 let v = (u16::from(hi >> 3) << 11) | (u16::from(g >> 2) << 5) | u16::from(lo >> 3);
                 out[..2].copy_from_slice(&v.to_le_bytes());
             }
@@ -83,7 +87,11 @@ impl FbFormat {
                 let hi = ((v >> 11) & 0x1f) as u8;
                 let g = ((v >> 5) & 0x3f) as u8;
                 let lo = (v & 0x1f) as u8;
-                let (hi, g, lo) = ((hi << 3) | (hi >> 2), (g << 2) | (g >> 4), (lo << 3) | (lo >> 2));
+                let (hi, g, lo) = (
+                    (hi << 3) | (hi >> 2),
+                    (g << 2) | (g >> 4),
+                    (lo << 3) | (lo >> 2),
+                );
                 if self == FbFormat::Rgb565 {
                     Rgb888::new(hi, g, lo)
                 } else {
@@ -166,7 +174,11 @@ impl FbGeometry {
         };
         let (mut width, mut height) = (o.width, o.height);
         if width.is_none() || height.is_none() {
-            let (vw, vh) = match read_sysfs(&sysfs, "modes").ok().as_deref().and_then(mode_size) {
+            let (vw, vh) = match read_sysfs(&sysfs, "modes")
+                .ok()
+                .as_deref()
+                .and_then(mode_size)
+            {
                 Some(s) => s,
                 None => {
                     let vs = from_sysfs("virtual_size")?;
@@ -176,7 +188,10 @@ impl FbGeometry {
                             sysfs.display()
                         ))
                     })?;
-                    (parse_num(&sysfs, "virtual_size", w)?, parse_num(&sysfs, "virtual_size", h)?)
+                    (
+                        parse_num(&sysfs, "virtual_size", w)?,
+                        parse_num(&sysfs, "virtual_size", h)?,
+                    )
                 }
             };
             width = width.or(Some(vw));

@@ -118,7 +118,11 @@ impl DrawTarget for MemoryDisplay {
 
 impl Display for MemoryDisplay {
     fn describe(&self) -> String {
-        format!("memory {}x{}", self.canvas.image.width(), self.canvas.image.height())
+        format!(
+            "memory {}x{}",
+            self.canvas.image.width(),
+            self.canvas.image.height()
+        )
     }
 
     fn show(&mut self) -> Result<()> {

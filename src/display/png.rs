@@ -25,7 +25,10 @@ pub struct PngDisplay {
 }
 
 fn frame_number(name: &str) -> Option<u64> {
-    name.strip_prefix(PREFIX)?.strip_suffix(".png")?.parse().ok()
+    name.strip_prefix(PREFIX)?
+        .strip_suffix(".png")?
+        .parse()
+        .ok()
 }
 
 impl PngDisplay {
@@ -95,7 +98,11 @@ impl Display for PngDisplay {
     fn show(&mut self) -> Result<()> {
         use image::codecs::png::{CompressionType, FilterType, PngEncoder};
         self.bytes.clear();
-        let enc = PngEncoder::new_with_quality(&mut self.bytes, CompressionType::Fast, FilterType::Adaptive);
+        let enc = PngEncoder::new_with_quality(
+            &mut self.bytes,
+            CompressionType::Fast,
+            FilterType::Adaptive,
+        );
         self.canvas
             .image
             .write_with_encoder(enc)

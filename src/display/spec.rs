@@ -107,7 +107,13 @@ impl std::str::FromStr for DisplaySpec {
         let path_of = |t: Option<&str>, what: &str| -> Result<PathBuf> {
             match t {
                 Some(t) if !t.is_empty() => Ok(PathBuf::from(t)),
-                _ => Err(invalid(text, format!("{what} needs a path: {kind}:{}", if kind == "png" { "DIR" } else { "/dev/fb0" }))),
+                _ => Err(invalid(
+                    text,
+                    format!(
+                        "{what} needs a path: {kind}:{}",
+                        if kind == "png" { "DIR" } else { "/dev/fb0" }
+                    ),
+                )),
             }
         };
         let kind_parsed = match kind {
@@ -148,7 +154,9 @@ impl std::str::FromStr for DisplaySpec {
                 match take("order").as_deref() {
                     None | Some("rgb") => {}
                     Some("bgr") => o.bgr = true,
-                    Some(v) => return Err(invalid(text, format!("order={v:?} (expected rgb or bgr)"))),
+                    Some(v) => {
+                        return Err(invalid(text, format!("order={v:?} (expected rgb or bgr)")))
+                    }
                 }
                 o.sysfs = take("sysfs").map(PathBuf::from);
                 Kind::Fb { path, overrides: o }
@@ -156,9 +164,30 @@ impl std::str::FromStr for DisplaySpec {
             "memory" => Kind::Memory {
                 size: size_opt(take("size").or_else(|| target.map(str::to_string)))?,
             },
-            "window" => return Err(needs_feature(text, "window displays", "window", "embedded-graphics-simulator and SDL2")),
-            "spi" => return Err(needs_feature(text, "spi displays", "spi", "mipidsi and linux-embedded-hal")),
-            "epaper" => return Err(needs_feature(text, "epaper displays", "epaper", "epd-waveshare; to preview e-paper dithering use png:DIR?palette=acep7")),
+            "window" => {
+                return Err(needs_feature(
+                    text,
+                    "window displays",
+                    "window",
+                    "embedded-graphics-simulator and SDL2",
+                ))
+            }
+            "spi" => {
+                return Err(needs_feature(
+                    text,
+                    "spi displays",
+                    "spi",
+                    "mipidsi and linux-embedded-hal",
+                ))
+            }
+            "epaper" => {
+                return Err(needs_feature(
+                    text,
+                    "epaper displays",
+                    "epaper",
+                    "epd-waveshare; to preview e-paper dithering use png:DIR?palette=acep7",
+                ))
+            }
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown display {text:?} (expected one of {KINDS})"
@@ -171,7 +200,12 @@ impl std::str::FromStr for DisplaySpec {
                 .parse::<f32>()
                 .ok()
                 .filter(|s| (0.0..=1.0).contains(s))
-                .ok_or_else(|| invalid(text, format!("saturation={v:?} must be a number within 0..1")))?,
+                .ok_or_else(|| {
+                    invalid(
+                        text,
+                        format!("saturation={v:?} must be a number within 0..1"),
+                    )
+                })?,
         };
         let palette = match take("palette").as_deref() {
             None | Some("none") | Some("full") => None,
@@ -205,7 +239,9 @@ impl DisplaySpec {
                 let geometry = FbGeometry::resolve(path, overrides)?;
                 Backend::Fb(Framebuffer::open(path, geometry)?)
             }
-            Kind::Memory { size } => Backend::Memory(MemoryDisplay::new(size.0, size.1).keep_last(8)),
+            Kind::Memory { size } => {
+                Backend::Memory(MemoryDisplay::new(size.0, size.1).keep_last(8))
+            }
         };
         Ok(AnyDisplay {
             backend,
@@ -267,7 +303,10 @@ impl Display for AnyDisplay {
     fn describe(&self) -> String {
         let mut s = each!(&self.backend, d => d.describe());
         if let Some(p) = &self.palette {
-            s.push_str(&format!(", {} palette (saturation {})", p.name, p.saturation));
+            s.push_str(&format!(
+                ", {} palette (saturation {})",
+                p.name, p.saturation
+            ));
         }
         if !self.min_refresh.is_zero() {
             s.push_str(&format!(", refreshed at most every {:?}", self.min_refresh));

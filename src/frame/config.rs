@@ -196,7 +196,8 @@ impl FrameSettings {
             )
         })?;
         let display: DisplaySpec = display_text.parse().map_err(|e| err("display", e))?;
-        let every = parse_duration(o.every.as_deref().unwrap_or(DEFAULT_EVERY)).map_err(|e| err("every", e))?;
+        let every = parse_duration(o.every.as_deref().unwrap_or(DEFAULT_EVERY))
+            .map_err(|e| err("every", e))?;
         if o.cycles == Some(0) {
             return Err(err("cycles", Error::Invalid("must be at least 1".into())));
         }
@@ -204,7 +205,9 @@ impl FrameSettings {
         if morph > MAX_MORPH {
             return Err(err(
                 "morph",
-                Error::Invalid(format!("{morph} in-between pictures is more than {MAX_MORPH}")),
+                Error::Invalid(format!(
+                    "{morph} in-between pictures is more than {MAX_MORPH}"
+                )),
             ));
         }
         let quiet_hours = o
@@ -214,7 +217,13 @@ impl FrameSettings {
             .transpose()
             .map_err(|e| err("quiet-hours", e))?;
         let layout = Layout {
-            fit: o.fit.as_deref().map(str::parse::<Fit>).transpose().map_err(|e| err("fit", e))?.unwrap_or(Fit::Fit),
+            fit: o
+                .fit
+                .as_deref()
+                .map(str::parse::<Fit>)
+                .transpose()
+                .map_err(|e| err("fit", e))?
+                .unwrap_or(Fit::Fit),
             smoothing: o
                 .filter
                 .as_deref()
@@ -231,7 +240,10 @@ impl FrameSettings {
                 .unwrap_or([0, 0, 0]),
         };
         if o.keep == Some(0) {
-            return Err(err("keep", Error::Invalid("must be at least 1 picture".into())));
+            return Err(err(
+                "keep",
+                Error::Invalid("must be at least 1 picture".into()),
+            ));
         }
         let keep_bytes = o
             .keep_bytes
@@ -246,12 +258,18 @@ impl FrameSettings {
                 ("gallery-size", o.gallery_size.is_some()),
             ] {
                 if given {
-                    return Err(err(key, Error::Invalid("needs a gallery (--gallery DIR)".into())));
+                    return Err(err(
+                        key,
+                        Error::Invalid("needs a gallery (--gallery DIR)".into()),
+                    ));
                 }
             }
         }
         if o.gallery_size == Some(0) {
-            return Err(err("gallery-size", Error::Invalid("must be at least 1 pixel".into())));
+            return Err(err(
+                "gallery-size",
+                Error::Invalid("must be at least 1 pixel".into()),
+            ));
         }
         if o.threads == Some(0) {
             return Err(err("threads", Error::Invalid("must be at least 1".into())));
@@ -260,8 +278,10 @@ impl FrameSettings {
             dir: dir.clone(),
             keep: o.keep,
             keep_bytes,
+            size: o.gallery_size,
         });
-        let retry = parse_duration(o.retry.as_deref().unwrap_or("1s")).map_err(|e| err("retry", e))?;
+        let retry =
+            parse_duration(o.retry.as_deref().unwrap_or("1s")).map_err(|e| err("retry", e))?;
         Ok(FrameSettings {
             display,
             every,

@@ -18,6 +18,8 @@ pub struct Gallery {
     pub keep: Option<usize>,
     /// Bytes kept at most (the newest picture is always kept).
     pub keep_bytes: Option<u64>,
+    /// Pictures upscaled to this many pixels square (default: as `params.size` says).
+    pub size: Option<u32>,
 }
 
 fn is_picture(name: &str) -> bool {
@@ -29,25 +31,36 @@ impl Gallery {
     /// error at start, not hours later.
     pub fn prepare(&self) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|e| {
-            Error::Invalid(format!("gallery {}: cannot create it: {e}", self.dir.display()))
+            Error::Invalid(format!(
+                "gallery {}: cannot create it: {e}",
+                self.dir.display()
+            ))
         })?;
         tempfile::Builder::new()
             .prefix(".petal-probe-")
             .tempfile_in(&self.dir)
             .map_err(|e| {
-                Error::Invalid(format!("gallery {}: cannot write there: {e}", self.dir.display()))
+                Error::Invalid(format!(
+                    "gallery {}: cannot write there: {e}",
+                    self.dir.display()
+                ))
             })?;
         Ok(())
     }
 
     /// Saves one picture (`picture`: model resolution; upscaled as `params` says) and prunes.
     pub fn save(&self, picture: &RgbImage, params: &GenerateParams) -> Result<PathBuf> {
+        let mut params = params.clone();
+        params.size = self.size.or(params.size);
+        let params = &params;
         let img = match params.size {
             Some(s) => upscale(picture, s, params.filter),
             None => picture.clone(),
         };
         let stamp = crate::frame::when::utc_file_stamp();
-        let mut path = self.dir.join(format!("{PREFIX}{stamp}-{}.png", params.seed));
+        let mut path = self
+            .dir
+            .join(format!("{PREFIX}{stamp}-{}.png", params.seed));
         let mut n = 2;
         while path.exists() {
             path = self

@@ -38,12 +38,27 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// What happens, for the caller to log.
 #[derive(Debug)]
 pub enum Event<'a> {
-    DisplayOpened { describe: String },
-    DisplayFailed { error: &'a Error, retry_in: Duration },
-    DisplayRecovered { after_failures: u64 },
-    Picture { seed: u64, paint_time: Duration, saved: Option<&'a std::path::Path> },
-    GalleryFailed { error: &'a Error },
-    QuietHours { started: bool },
+    DisplayOpened {
+        describe: String,
+    },
+    DisplayFailed {
+        error: &'a Error,
+        retry_in: Duration,
+    },
+    DisplayRecovered {
+        after_failures: u64,
+    },
+    Picture {
+        seed: u64,
+        paint_time: Duration,
+        saved: Option<&'a std::path::Path>,
+    },
+    GalleryFailed {
+        error: &'a Error,
+    },
+    QuietHours {
+        started: bool,
+    },
 }
 
 /// What a run did, for the caller's summary and for tests.
@@ -80,7 +95,9 @@ impl Report {
 pub fn check(settings: &FrameSettings, params: &GenerateParams, card: &ModelCard) -> Result<()> {
     params.validate(card)?;
     if params.count != 1 {
-        return Err(Error::Invalid("the frame paints one picture at a time (count 1)".into()));
+        return Err(Error::Invalid(
+            "the frame paints one picture at a time (count 1)".into(),
+        ));
     }
     if settings.morph > 0 && params.sampler_config()?.kind.is_stochastic() {
         return Err(Error::Invalid(format!(

@@ -76,7 +76,10 @@ impl std::str::FromStr for QuietHours {
             ))
         };
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
-        let (start, end) = (parse_hhmm(a).ok_or_else(bad)?, parse_hhmm(b).ok_or_else(bad)?);
+        let (start, end) = (
+            parse_hhmm(a).ok_or_else(bad)?,
+            parse_hhmm(b).ok_or_else(bad)?,
+        );
         if start == end {
             return Err(Error::Invalid(format!(
                 "quiet hours {s:?} start and end at the same time"
