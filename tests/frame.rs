@@ -585,3 +585,49 @@ fn sigterm_mid_generation_exits_0_quickly_without_partial_files() {
     );
     image::open(shown.join("current.png")).expect("current.png is whole");
 }
+
+#[test]
+fn cli_gallery_pictures_paint_again_with_generate_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("gallery");
+    petal()
+        .args([
+            "--quiet",
+            "frame",
+            "--display",
+            "memory",
+            "--cycles",
+            "1",
+            "--seed",
+            "77",
+        ])
+        .args([
+            "--steps",
+            "3",
+            "--no-emerging",
+            "--gallery-size",
+            "64",
+            "--gallery",
+        ])
+        .arg(&g)
+        .assert()
+        .success();
+    let saved = std::fs::read_dir(&g)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let again = dir.path().join("again.png");
+    petal()
+        .args(["--quiet", "generate", "--from"])
+        .arg(&saved)
+        .arg("--out")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+}

@@ -21,7 +21,7 @@ pub struct FrameArgs {
     /// TOML file with any of the options below (kebab-case keys); flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where to show pictures: png:DIR, fb:/dev/fbN, memory (options after ?, see README).
+    /// Where to show pictures: png:DIR, fb:/dev/fbN, memory (options after ?, see docs/frame.md).
     #[arg(long, value_name = "SPEC")]
     pub display: Option<String>,
     /// Time from one picture's start to the next ("10m", "30s", "1h"; default 10m).
