@@ -631,3 +631,57 @@ fn cli_gallery_pictures_paint_again_with_generate_from() {
         std::fs::read(&again).unwrap()
     );
 }
+
+#[test]
+fn cli_paints_on_a_framebuffer_stand_in() {
+    use petal::display::fb::FbFormat;
+    let dir = tempfile::tempdir().unwrap();
+    let (dev, g) = (dir.path().join("fb0"), dir.path().join("gallery"));
+    // 70x50 RGB565 with lines padded to 160 bytes.
+    let (w, h, stride) = (70u32, 50u32, 160usize);
+    std::fs::write(&dev, vec![0x55u8; stride * h as usize]).unwrap();
+    petal()
+        .args([
+            "--quiet",
+            "frame",
+            "--cycles",
+            "1",
+            "--steps",
+            "3",
+            "--no-emerging",
+            "--seed",
+            "21",
+        ])
+        .arg("--display")
+        .arg(format!(
+            "fb:{}?width={w}&height={h}&bpp=16&stride={stride}",
+            dev.display()
+        ))
+        .arg("--gallery")
+        .arg(&g)
+        .assert()
+        .success();
+    // The screen holds the gallery picture, fitted (32 px at 1x, centred, black bars).
+    let saved = std::fs::read_dir(&g)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let picture = image::open(saved).unwrap().to_rgb8();
+    let want = compose(&picture, w, h, &Default::default(), None, None);
+    let bytes = std::fs::read(&dev).unwrap();
+    assert_eq!(bytes.len(), stride * h as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let p = want.get_pixel(x, y);
+            let mut px = [0u8; 2];
+            FbFormat::Rgb565.encode(
+                embedded_graphics::pixelcolor::Rgb888::new(p[0], p[1], p[2]),
+                &mut px,
+            );
+            let at = y as usize * stride + x as usize * 2;
+            assert_eq!(&bytes[at..at + 2], &px, "({x},{y})");
+        }
+    }
+}

@@ -331,10 +331,8 @@ pub fn run<D: Display>(
                         quiet = true;
                         (screen.events)(Event::QuietHours { started: true });
                     }
-                    if wait_until(Instant::now() + TICK * 4, stop, &mut screen) {
-                        report.stopped = true;
-                        return Ok(());
-                    }
+                    // No refresh at all, not even of a picture a failing display missed.
+                    std::thread::sleep(TICK);
                     continue;
                 } else if quiet {
                     quiet = false;
