@@ -148,7 +148,7 @@ if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
 else
     cargo_args+=(--target "$target")
     out_dir=$TARGET_DIR/$target/release
-    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
         die "Rust's std for $target is not installed: rustup target add $target"
     fi
 fi
