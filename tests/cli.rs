@@ -66,6 +66,15 @@ fn picture_has_native_size_and_metadata() {
     let out = dir.path().join("p.png");
     generate(&out, &["--seed", "3", "--sampler", "ddim"]).success();
     assert_eq!(dims(&out), (32, 32));
+    // Written via a temp file, yet with the permissions any new file gets here (not 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), mode(&plain));
+    }
     let meta = petal::picture::read_png_text(&out, "petal")
         .unwrap()
         .expect("metadata");
