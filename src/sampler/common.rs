@@ -59,6 +59,35 @@ pub(crate) fn predict_x0(x: &[f32], eps: &[f32], alpha: f64, sigma: f64, clip: b
         .collect()
 }
 
+/// The step both DDPM and DDIM take once their coefficients are known:
+/// `c_x0 * x0 + c_other * other + std * noise`, with `other` the current sample (DDPM) or the
+/// predicted noise (DDIM).
+pub(crate) fn affine_step(
+    x0: &[f64],
+    c_x0: f64,
+    other: &[f32],
+    c_other: f64,
+    std: f64,
+    noise: Option<&[f32]>,
+) -> super::StepOutput {
+    let prev_sample = x0
+        .iter()
+        .zip(other)
+        .enumerate()
+        .map(|(k, (&x0, &o))| {
+            let mut v = c_x0 * x0 + c_other * f64::from(o);
+            if let Some(n) = noise {
+                v += std * f64::from(n[k]);
+            }
+            v as f32
+        })
+        .collect();
+    super::StepOutput {
+        prev_sample,
+        pred_x0: to_f32(x0),
+    }
+}
+
 pub(crate) fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }

@@ -6,7 +6,7 @@
 
 use rand::RngCore;
 
-use super::common::{check_lengths, check_timesteps, predict_x0, standard_normal, to_f32};
+use super::common::{affine_step, check_lengths, check_timesteps, predict_x0, standard_normal};
 use super::{Scheduler, StepOutput};
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
@@ -73,22 +73,7 @@ impl Ddim {
         let dir = (1.0 - a_prev - std * std).max(0.0).sqrt();
         let sqrt_a_prev = a_prev.sqrt();
 
-        let prev: Vec<f32> = x0
-            .iter()
-            .zip(eps)
-            .enumerate()
-            .map(|(k, (&x0, &e))| {
-                let mut v = sqrt_a_prev * x0 + dir * f64::from(e);
-                if let Some(n) = noise {
-                    v += std * f64::from(n[k]);
-                }
-                v as f32
-            })
-            .collect();
-        StepOutput {
-            prev_sample: prev,
-            pred_x0: to_f32(&x0),
-        }
+        affine_step(&x0, sqrt_a_prev, eps, dir, std, noise)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use rand::RngCore;
 
-use super::common::{check_lengths, check_timesteps, predict_x0, standard_normal, to_f32};
+use super::common::{affine_step, check_lengths, check_timesteps, predict_x0, standard_normal};
 use super::{Scheduler, StepOutput};
 use crate::schedule::NoiseSchedule;
 use crate::Result;
@@ -59,22 +59,7 @@ impl Ddpm {
         let c_x = cur_alpha.sqrt() * (1.0 - a_prev) / (1.0 - a);
         let std = ((1.0 - a_prev) / (1.0 - a) * cur_beta).max(0.0).sqrt();
 
-        let prev: Vec<f32> = x0
-            .iter()
-            .zip(x)
-            .enumerate()
-            .map(|(k, (&x0, &xk))| {
-                let mut v = c_x0 * x0 + c_x * f64::from(xk);
-                if let Some(n) = noise {
-                    v += std * f64::from(n[k]);
-                }
-                v as f32
-            })
-            .collect();
-        StepOutput {
-            prev_sample: prev,
-            pred_x0: to_f32(&x0),
-        }
+        affine_step(&x0, c_x0, x, c_x, std, noise)
     }
 }
 
