@@ -33,21 +33,29 @@ die() {
 # The cross environment for one triple, as `export` lines: C compiler and archiver for the cc
 # crate (tract-linalg's and psm's assembly), cargo's linker and its qemu runner, and the tract
 # CPU-detection knobs that qemu-user needs (it shows the host's /proc/cpuinfo to the guest).
+# The CPU qemu-user emulates. Its default, "max", has every optional feature (SVE, fp16, ...),
+# which no Pi has, and runs tract ~8x slower (one picture, 1 step: 46 s vs 5.6 s); a real
+# board's CPU tests the kernels that board runs. Cortex-A72 is the Pi 4's (A53 of the Pi 3 /
+# Zero 2 W has the same features for tract: NEON, no dotprod, no fp16); Cortex-A7 is the Pi 2's
+# (ARMv7 with NEON and VFPv4, as the 32-bit OS on any Pi 2/3/4 sees).
+QEMU_AARCH64_CPU=${PETAL_QEMU_AARCH64_CPU:-cortex-a72}
+QEMU_ARM_CPU=${PETAL_QEMU_ARM_CPU:-cortex-a7}
+
 target_env() {
     local t=$1 up cc ar linker runner extra=""
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     case $t in
         aarch64-unknown-linux-gnu)
             cc=aarch64-linux-gnu-gcc ar=aarch64-linux-gnu-ar linker=$cc
-            runner="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;
+            runner="qemu-aarch64 -cpu $QEMU_AARCH64_CPU -L /usr/aarch64-linux-gnu" ;;
         aarch64-unknown-linux-musl)
             # Static: rustc links its self-contained musl (crt1.o, libc.a, libunwind.a) with the
             # gcc cross driver; no musl cross gcc is needed.
             cc=aarch64-linux-gnu-gcc ar=aarch64-linux-gnu-ar linker=$cc
-            runner="qemu-aarch64" ;;
+            runner="qemu-aarch64 -cpu $QEMU_AARCH64_CPU" ;;
         armv7-unknown-linux-gnueabihf)
             cc=arm-linux-gnueabihf-gcc ar=arm-linux-gnueabihf-ar linker=$cc
-            runner="qemu-arm -L /usr/arm-linux-gnueabihf"
+            runner="qemu-arm -cpu $QEMU_ARM_CPU -L /usr/arm-linux-gnueabihf"
             # qemu 7.2 shows the host's /proc/cpuinfo, where tract finds no NEON and would test
             # only its VFPv2 fallback kernels; every ARMv7 Raspberry Pi has NEON.
             extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-true}" ;;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use assert_cmd::cargo::CommandCargoExt;
 use embedded_graphics::prelude::RgbColor;
 use frame_kit::{card, params, settings, Gauss};
 use image::{Rgb, RgbImage};
@@ -522,8 +523,9 @@ fn sigterm_mid_generation_exits_0_quickly_without_partial_files() {
     let dir = tempfile::tempdir().unwrap();
     let (shown, g) = (dir.path().join("shown"), dir.path().join("gallery"));
     std::fs::create_dir(&shown).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("petal");
-    let mut child = Command::new(bin)
+    // Through CommandCargoExt so that a cross test run starts petal with its runner (qemu).
+    let mut child = Command::cargo_bin("petal")
+        .expect("petal binary")
         .args([
             "--quiet",
             "--threads",
@@ -558,13 +560,21 @@ fn sigterm_mid_generation_exits_0_quickly_without_partial_files() {
         .unwrap();
     assert!(kill.success());
     let sent = Instant::now();
+    // petal checks for the signal between sampler steps. A step takes milliseconds on a board
+    // but seconds under qemu-user (.ci/cross sets PETAL_TEST_EMULATED), where 30 s still tells
+    // a stop mid-generation from finishing 1000 steps (over an hour there).
+    let deadline = if std::env::var_os("PETAL_TEST_EMULATED").is_some() {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(2)
+    };
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         assert!(
-            sent.elapsed() < Duration::from_secs(2),
-            "still running 2 s after SIGTERM"
+            sent.elapsed() < deadline,
+            "still running {deadline:?} after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(10));
     };
