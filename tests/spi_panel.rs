@@ -5,7 +5,6 @@
 
 mod hal_mock;
 
-use embedded_graphics::prelude::*;
 use hal_mock::{NoDelay, Wire};
 use image::{Rgb, RgbImage};
 use petal::display::spec::Kind;
