@@ -82,8 +82,10 @@ fn spi_defaults_follow_the_model() {
 
 #[test]
 fn spi_every_option() {
-    let c = spi("spi:st7789?dev=/dev/spidev1.2&gpiochip=/dev/gpiochip4&dc=25&rst=27&bl=18\
-         &size=240x280&offset=0,20&rotate=90&invert=off&order=bgr&mhz=62");
+    let c = spi(
+        "spi:st7789?dev=/dev/spidev1.2&gpiochip=/dev/gpiochip4&dc=25&rst=27&bl=18\
+         &size=240x280&offset=0,20&rotate=90&invert=off&order=bgr&mhz=62",
+    );
     assert_eq!(c.device, PathBuf::from("/dev/spidev1.2"));
     assert_eq!(c.gpiochip, PathBuf::from("/dev/gpiochip4"));
     assert_eq!((c.dc, c.rst, c.backlight), (25, Some(27), Some(18)));
@@ -98,25 +100,49 @@ fn spi_every_option() {
 #[test]
 fn spi_bad_values_name_the_problem() {
     has(&err("spi:"), &["no panel model", "st7789, ili9341"]);
-    has(&err("spi:ssd1306?dc=1"), &["unknown panel model \"ssd1306\""]);
+    has(
+        &err("spi:ssd1306?dc=1"),
+        &["unknown panel model \"ssd1306\""],
+    );
     has(&err("spi:st7789"), &["dc=N", "data/command"]);
-    has(&err("spi:st7789?dc=GPIO25"), &["dc=\"GPIO25\"", "GPIO line number"]);
+    has(
+        &err("spi:st7789?dc=GPIO25"),
+        &["dc=\"GPIO25\"", "GPIO line number"],
+    );
     has(&err("spi:st7789?dc=25&rst=x"), &["rst=\"x\""]);
     has(&err("spi:st7789?dc=25&bl=-3"), &["bl=\"-3\""]);
-    has(&err("spi:st7789?dc=25&rst=25"), &["dc and rst are both GPIO 25"]);
-    has(&err("spi:st7789?dc=25&bl=25"), &["dc and bl are both GPIO 25"]);
+    has(
+        &err("spi:st7789?dc=25&rst=25"),
+        &["dc and rst are both GPIO 25"],
+    );
+    has(
+        &err("spi:st7789?dc=25&bl=25"),
+        &["dc and bl are both GPIO 25"],
+    );
     has(&err("spi:st7789?dc=25&size=240"), &["size=\"240\"", "WxH"]);
     has(
         &err("spi:st7789?dc=25&size=240x320&offset=0,80"),
         &["does not fit", "320 memory"],
     );
     has(&err("spi:ili9341?dc=25&size=320x240"), &["does not fit"]);
-    has(&err("spi:st7789?dc=25&offset=80"), &["offset=\"80\"", "X,Y"]);
-    has(&err("spi:st7789?dc=25&rotate=45"), &["rotate=\"45\"", "0, 90, 180 or 270"]);
-    has(&err("spi:st7789?dc=25&invert=maybe"), &["invert=\"maybe\"", "on or off"]);
+    has(
+        &err("spi:st7789?dc=25&offset=80"),
+        &["offset=\"80\"", "X,Y"],
+    );
+    has(
+        &err("spi:st7789?dc=25&rotate=45"),
+        &["rotate=\"45\"", "0, 90, 180 or 270"],
+    );
+    has(
+        &err("spi:st7789?dc=25&invert=maybe"),
+        &["invert=\"maybe\"", "on or off"],
+    );
     has(&err("spi:st7789?dc=25&order=grb"), &["order=\"grb\""]);
     has(&err("spi:st7789?dc=25&mhz=0"), &["mhz=0", "out of range"]);
-    has(&err("spi:st7789?dc=25&mhz=200"), &["mhz=200", "out of range"]);
+    has(
+        &err("spi:st7789?dc=25&mhz=200"),
+        &["mhz=200", "out of range"],
+    );
     has(&err("spi:st7789?dc=25&dev="), &["dev= needs a path"]);
     has(&err("spi:st7789?dc=25&cs=8"), &["unknown option \"cs\""]);
     has(&err("spi:st7789?dc=25&dc=26"), &["\"dc\" is given twice"]);
@@ -149,7 +175,10 @@ fn epaper_defaults_are_the_waveshare_hat() {
     let p = d.palette.expect("an e-paper spec has a palette");
     assert_eq!((p.name.as_str(), p.saturation), ("acep7", 0.5));
     let c = epaper("epaper:5in65f");
-    assert_eq!((c.model, c.dimensions()), (EpaperModel::Epd5in65f, (600, 448)));
+    assert_eq!(
+        (c.model, c.dimensions()),
+        (EpaperModel::Epd5in65f, (600, 448))
+    );
 }
 
 #[test]
@@ -164,7 +193,10 @@ fn epaper_every_option() {
     assert_eq!(c.device, PathBuf::from("/dev/spidev0.1"));
     assert_eq!(c.gpiochip, PathBuf::from("/dev/gpiochip4"));
     assert_eq!((c.dc, c.rst, c.busy, c.pwr), (5, 6, 13, Some(18)));
-    assert_eq!((c.rotate, c.dimensions(), c.hz), (270, (448, 600), 2_000_000));
+    assert_eq!(
+        (c.rotate, c.dimensions(), c.hz),
+        (270, (448, 600), 2_000_000)
+    );
     assert_eq!(d.palette.as_ref().map(|p| p.saturation), Some(0.8));
     assert_eq!(d.min_refresh, Duration::from_secs(600));
     let d = parse("epaper:7in3f?palette=mono");
@@ -174,11 +206,20 @@ fn epaper_every_option() {
 #[test]
 fn epaper_bad_values_name_the_problem() {
     has(&err("epaper"), &["no panel model", "7in3f, 5in65f"]);
-    has(&err("epaper:7in5?dc=1"), &["unknown e-paper model \"7in5\""]);
+    has(
+        &err("epaper:7in5?dc=1"),
+        &["unknown e-paper model \"7in5\""],
+    );
     has(&err("epaper:7in3f?busy=none"), &["busy cannot be none"]);
     has(&err("epaper:7in3f?busy=x"), &["busy=\"x\""]);
-    has(&err("epaper:7in3f?busy=25"), &["dc and busy are both GPIO 25"]);
-    has(&err("epaper:7in3f?pwr=17"), &["rst and pwr are both GPIO 17"]);
+    has(
+        &err("epaper:7in3f?busy=25"),
+        &["dc and busy are both GPIO 25"],
+    );
+    has(
+        &err("epaper:7in3f?pwr=17"),
+        &["rst and pwr are both GPIO 17"],
+    );
     has(&err("epaper:7in3f?rotate=1"), &["rotate=\"1\""]);
     has(&err("epaper:7in3f?mhz=40"), &["mhz=40", "out of range"]);
     has(&err("epaper:7in3f?saturation=1.5"), &["within 0..1"]);
@@ -201,6 +242,9 @@ fn displays_this_build_lacks_are_refused_naming_the_feature() {
     refused("spi:st7789?dc=25", "spi", cfg!(feature = "spi"));
     refused("epaper:7in3f", "epaper", cfg!(feature = "epaper"));
     // A bad spec is reported as such in every build.
-    let e = "spi:st7789?dc=x".parse::<DisplaySpec>().unwrap_err().to_string();
+    let e = "spi:st7789?dc=x"
+        .parse::<DisplaySpec>()
+        .unwrap_err()
+        .to_string();
     has(&e, &["dc=\"x\""]);
 }

@@ -88,7 +88,10 @@ fn a_frame_is_sent_refreshed_and_the_panel_put_to_sleep() {
         !wire.commands().iter().any(|(c, _)| *c == DATA_START),
         "nothing is drawn before the first frame"
     );
-    assert_eq!(&wire.pins()[..2], &[("rst".into(), true), ("rst".into(), false)]);
+    assert_eq!(
+        &wire.pins()[..2],
+        &[("rst".into(), true), ("rst".into(), false)]
+    );
 
     // A picture as the frame loop makes it for this panel: fitted and dithered.
     let pic = RgbImage::from_fn(32, 32, |x, y| Rgb([(x * 8) as u8, (y * 8) as u8, 120]));
@@ -124,7 +127,10 @@ fn a_frame_is_sent_refreshed_and_the_panel_put_to_sleep() {
         assert_eq!(cmds.last(), Some(&(DEEP_SLEEP, vec![0xa5])));
         if round == 1 {
             // Woken from deep sleep by a reset before the second frame.
-            assert_eq!(&wire.pins()[..2], &[("rst".into(), true), ("rst".into(), false)]);
+            assert_eq!(
+                &wire.pins()[..2],
+                &[("rst".into(), true), ("rst".into(), false)]
+            );
         }
     }
 }

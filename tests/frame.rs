@@ -302,9 +302,15 @@ fn slow_panels_cut_to_the_next_picture_without_morph_frames() {
     )
     .unwrap();
     assert_eq!(report.pictures, 3);
-    assert_eq!(report.morph_frames, 0, "no in-between refreshes of a slow panel");
+    assert_eq!(
+        report.morph_frames, 0,
+        "no in-between refreshes of a slow panel"
+    );
     assert_eq!(rec.shown(), 3);
-    assert!(t0.elapsed() >= Duration::from_millis(300), "the refresh limit is kept");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "the refresh limit is kept"
+    );
 }
 
 #[test]
@@ -321,14 +327,22 @@ fn closing_the_display_ends_the_run() {
     let closer = rec.clone();
     let mut closed_events = 0;
     let t0 = Instant::now();
-    let report = frame::run(&s, &p, &card, &mut den, &mut open, &stop, &mut |e: Event| {
-        match e {
-            // The viewer closes the window once the first picture is up.
-            Event::Picture { .. } => closer.close(),
-            Event::DisplayClosed => closed_events += 1,
-            _ => {}
-        }
-    })
+    let report = frame::run(
+        &s,
+        &p,
+        &card,
+        &mut den,
+        &mut open,
+        &stop,
+        &mut |e: Event| {
+            match e {
+                // The viewer closes the window once the first picture is up.
+                Event::Picture { .. } => closer.close(),
+                Event::DisplayClosed => closed_events += 1,
+                _ => {}
+            }
+        },
+    )
     .unwrap();
     assert!(report.stopped);
     assert_eq!(report.pictures, 1);

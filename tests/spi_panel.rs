@@ -61,7 +61,10 @@ fn st7789_gets_every_pixel_as_rgb565() {
     assert_eq!(p.dimensions(), (240, 240));
     let cmds: Vec<u8> = wire.commands().iter().map(|(c, _)| *c).collect();
     // Reset by its pin, out of sleep, inverted (IPS), 16-bit pixels, on.
-    assert_eq!(&wire.pins()[..2], &[("rst".into(), false), ("rst".into(), true)]);
+    assert_eq!(
+        &wire.pins()[..2],
+        &[("rst".into(), false), ("rst".into(), true)]
+    );
     for c in [0x11, 0x21, 0x29] {
         assert!(cmds.contains(&c), "command {c:#04x} in {cmds:02x?}");
     }
@@ -83,7 +86,10 @@ fn st7789_gets_every_pixel_as_rgb565() {
     assert_eq!(rows, [0, 0, 0, 239]);
     let want: Vec<u8> = img.pixels().flat_map(rgb565_be).collect();
     assert_eq!(data.len(), want.len());
-    assert!(data == want, "the pixels sent are the picture's, row by row");
+    assert!(
+        data == want,
+        "the pixels sent are the picture's, row by row"
+    );
 }
 
 #[test]
@@ -93,7 +99,10 @@ fn ili9341_rotated_fill() {
     assert_eq!(p.dimensions(), (320, 240), "a quarter turn: landscape");
     let cmds: Vec<u8> = wire.commands().iter().map(|(c, _)| *c).collect();
     assert_eq!(cmds[0], 0x01, "no reset pin: reset by command");
-    assert!(cmds.contains(&0x20) && !cmds.contains(&0x21), "not inverted");
+    assert!(
+        cmds.contains(&0x20) && !cmds.contains(&0x21),
+        "not inverted"
+    );
     wire.clear();
     let red = Rgb([255, 0, 0]);
     p.draw_image(&RgbImage::from_pixel(320, 240, red)).unwrap();
@@ -126,7 +135,10 @@ fn open_err(spec: &str) -> petal::Error {
 #[test]
 fn missing_devices_are_named() {
     let e = open_err("spi:st7789?dc=25&dev=/nonexistent/spidev9.9");
-    assert!(matches!(e, petal::Error::Invalid(_)), "stops at start: {e:?}");
+    assert!(
+        matches!(e, petal::Error::Invalid(_)),
+        "stops at start: {e:?}"
+    );
     let e = e.to_string();
     for part in ["/nonexistent/spidev9.9 does not exist", "dtparam=spi=on"] {
         assert!(e.contains(part), "{part:?} in {e}");

@@ -15,10 +15,11 @@ pub enum Backend {
     Memory(MemoryDisplay),
     #[cfg(feature = "window")]
     Window(super::window::WindowDisplay),
+    // Boxed: a panel driver's state is large next to the other displays'.
     #[cfg(feature = "spi")]
-    Spi(super::linux_io::LinuxSpiPanel),
+    Spi(Box<super::linux_io::LinuxSpiPanel>),
     #[cfg(feature = "epaper")]
-    Epaper(super::linux_io::LinuxEpaperPanel),
+    Epaper(Box<super::linux_io::LinuxEpaperPanel>),
 }
 
 /// Any display a spec can name, with the spec's common options.
@@ -53,7 +54,6 @@ macro_rules! each {
         }
     };
 }
-
 
 impl OriginDimensions for AnyDisplay {
     fn size(&self) -> Size {

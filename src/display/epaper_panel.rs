@@ -196,8 +196,10 @@ where
             EpaperModel::Epd7in3f => {
                 Epd7in3f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US)).map(Panel::F7in3)
             }
-            EpaperModel::Epd5in65f => Epd5in65f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US))
-                .map(Panel::F5in65),
+            EpaperModel::Epd5in65f => {
+                Epd5in65f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US))
+                    .map(Panel::F5in65)
+            }
         };
         let panel = r.map_err(|e| Error::Image(format!("{what}: cannot initialise it: {e}")))?;
         let me = EpaperPanel {

@@ -16,10 +16,9 @@ use crate::error::{Error, Result};
 
 fn open_error(what: &str, path: &Path, e: &std::io::Error, hint: &str) -> Error {
     match e.kind() {
-        ErrorKind::NotFound => Error::Invalid(format!(
-            "{what}: {} does not exist{hint}",
-            path.display()
-        )),
+        ErrorKind::NotFound => {
+            Error::Invalid(format!("{what}: {} does not exist{hint}", path.display()))
+        }
         ErrorKind::PermissionDenied => Error::Invalid(format!(
             "{what}: no permission to open {} (add the user to its group: spi, gpio)",
             path.display()
@@ -73,7 +72,11 @@ impl Gpio {
     pub fn open(what: &str, path: &Path) -> Result<Self> {
         // gpio-cdev's error does not tell "cannot open" from "not a chip"; opening it again does.
         let chip = Chip::new(path).map_err(|e| {
-            match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+            {
                 Err(io) => open_error(what, path, &io, GPIO_HINT),
                 Ok(_) => Error::Invalid(format!(
                     "{what}: {} is not a GPIO chip: {e}",
@@ -89,9 +92,10 @@ impl Gpio {
 
     fn line(&mut self, name: &str, n: u32, flags: LineRequestFlags, level: u8) -> Result<CdevPin> {
         let what = &self.what;
-        let line = self.chip.get_line(n).map_err(|e| {
-            Error::Invalid(format!("{what} has no line {n} for {name}: {e}"))
-        })?;
+        let line = self
+            .chip
+            .get_line(n)
+            .map_err(|e| Error::Invalid(format!("{what} has no line {n} for {name}: {e}")))?;
         let handle = line.request(flags, level, "petal").map_err(|e| {
             Error::Image(format!(
                 "{what}: cannot use line {n} for {name} (busy? another program or a kernel driver may hold it): {e}"

@@ -3,7 +3,7 @@
 //!
 //! Options for every display: `palette=acep7|mono` (dither to these colours), `saturation=0.5`
 //! (see [`super::dither`]), `min-interval=30s` (the panel's shortest time between refreshes;
-//! emerging pictures are not shown on such panels).
+//! emerging and morph pictures are not shown on such panels).
 //! `png:DIR`: `size=WxH` (default 256x256), `keep=N|all` (numbered frames kept, default 1000;
 //! 0 writes only `current.png`).
 //! `fb:PATH`: `width`, `height`, `bpp` (16, 24, 32), `stride` (bytes per line), `order=bgr`,
@@ -251,9 +251,11 @@ impl DisplaySpec {
                 Backend::Window(super::window::WindowDisplay::open(*size, *scale)?)
             }
             #[cfg(feature = "spi")]
-            Kind::Spi(config) => Backend::Spi(super::linux_io::open_spi(config)?),
+            Kind::Spi(config) => Backend::Spi(Box::new(super::linux_io::open_spi(config)?)),
             #[cfg(feature = "epaper")]
-            Kind::Epaper(config) => Backend::Epaper(super::linux_io::open_epaper(config)?),
+            Kind::Epaper(config) => {
+                Backend::Epaper(Box::new(super::linux_io::open_epaper(config)?))
+            }
             // Refused by `unbuilt` above.
             #[allow(unreachable_patterns)]
             _ => return Err(invalid(&self.text, "not in this build")),

@@ -210,7 +210,11 @@ where
         } else {
             ColorInversion::Normal
         })
-        .color_order(if c.bgr { ColorOrder::Bgr } else { ColorOrder::Rgb })
+        .color_order(if c.bgr {
+            ColorOrder::Bgr
+        } else {
+            ColorOrder::Rgb
+        })
         .init(delay)
         .map_err(|e| init_error(what, e))
 }
@@ -232,11 +236,7 @@ where
         delay: &mut impl DelayNs,
     ) -> Result<Self> {
         let (w, h) = c.dimensions();
-        let what = format!(
-            "spi {} {w}x{h} on {}",
-            c.model.name(),
-            c.device.display()
-        );
+        let what = format!("spi {} {w}x{h} on {}", c.model.name(), c.device.display());
         let bus = Bus {
             spi,
             dc,

@@ -124,8 +124,8 @@ mod tests {
     /// Needs a desktop (CI runs it under xvfb-run); without one, opening must fail cleanly.
     #[test]
     fn window_shows_frames_and_notices_being_closed() {
-        let desktop = std::env::var_os("DISPLAY").is_some()
-            || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        let desktop =
+            std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
         let mut d = match WindowDisplay::open((40, 30), 2) {
             Ok(d) => d,
             Err(e) => {
@@ -137,7 +137,8 @@ mod tests {
             }
         };
         assert_eq!(d.dimensions(), (40, 30));
-        let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 99]));
+        let img =
+            image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 99]));
         d.draw_image(&img).unwrap();
         d.show().unwrap();
         assert_eq!(

@@ -176,7 +176,7 @@ impl InputPin for Pin {
         let mut log = self.wire.log();
         log.busy_reads += 1;
         Ok(match self.busy {
-            Busy::Idle => log.busy_reads % 2 == 0,
+            Busy::Idle => log.busy_reads.is_multiple_of(2),
             Busy::Stuck(level) => level,
         })
     }
