@@ -6,6 +6,7 @@
 #   boards/build.sh path/to/myboard.toml      # any profile file
 #   boards/build.sh --target armv7-unknown-linux-gnueabihf rpi3   # another triple for that board
 #   boards/build.sh --generic rpi4            # leave out the profile's rustflags (target-cpu)
+#   boards/build.sh --features hardware rpi4  # cargo features too (spi, epaper, hardware)
 #   boards/build.sh --list-targets            # the triples this script knows
 #   eval "$(boards/build.sh --env aarch64-unknown-linux-gnu)"    # cross env for cargo by hand
 #
@@ -108,19 +109,20 @@ toml_get() {
         }' "$file"
 }
 
-generic=0 target_override=""
+generic=0 target_override="" features=""
 while [ $# -gt 0 ]; do
     case $1 in
         --list-targets) printf '%s\n' $KNOWN_TARGETS; exit 0 ;;
         --env) [ $# -ge 2 ] || die "--env needs a target triple"; target_env "$2"; exit 0 ;;
         --generic) generic=1; shift ;;
         --target) [ $# -ge 2 ] || die "--target needs a triple"; target_override=$2; shift 2 ;;
+        --features) [ $# -ge 2 ] || die "--features needs a list (spi,epaper or hardware)"; features=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) break ;;
     esac
 done
-[ $# -eq 1 ] || die "usage: boards/build.sh [--generic] [--target TRIPLE] BOARD|PROFILE.toml"
+[ $# -eq 1 ] || die "usage: boards/build.sh [--generic] [--target TRIPLE] [--features LIST] BOARD|PROFILE.toml"
 
 spec=$1
 if [ -f "$spec" ]; then
@@ -150,6 +152,7 @@ fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo_args=(build --release --locked)
+[ -n "$features" ] && cargo_args+=(--features "$features")
 if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
     # Same artifacts as a plain `cargo build --release`: no second build of tract.
     out_dir=$TARGET_DIR/release
@@ -170,7 +173,7 @@ if [ -n "${!cc_var:-}" ] && ! command -v "${!cc_var}" >/dev/null; then
     die "${!cc_var} not found: install the $target cross compiler (see the top of $0)"
 fi
 
-echo "boards/build.sh: $board -> $target${rustflags:+ (rustflags: $rustflags)}" >&2
+echo "boards/build.sh: $board -> $target${rustflags:+ (rustflags: $rustflags)}${features:+ (features: $features)}" >&2
 start=$(date +%s)
 (cd "$ROOT" && cargo "${cargo_args[@]}" --bin petal)
 dest=$TARGET_DIR/boards/$board

@@ -286,6 +286,76 @@ fn slow_and_few_colour_displays_get_only_dithered_finished_pictures() {
 }
 
 #[test]
+fn slow_panels_cut_to_the_next_picture_without_morph_frames() {
+    let card = card();
+    let mut den = Gauss::new(&card);
+    let display = MemoryDisplay::new(32, 32).with_min_refresh_interval(Duration::from_millis(150));
+    let rec = display.recording();
+    let p = params(&card, "ddim", 3);
+    let stop = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let report = run(
+        "display = \"memory\"\ncycles = 3\nevery = \"0\"\nmorph = 4",
+        &p,
+        &display,
+        &mut den,
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(report.pictures, 3);
+    assert_eq!(
+        report.morph_frames, 0,
+        "no in-between refreshes of a slow panel"
+    );
+    assert_eq!(rec.shown(), 3);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "the refresh limit is kept"
+    );
+}
+
+#[test]
+fn closing_the_display_ends_the_run() {
+    let card = card();
+    let mut den = Gauss::new(&card);
+    let display = MemoryDisplay::new(32, 32);
+    let rec = display.recording();
+    let p = params(&card, "ddim", 2);
+    let stop = AtomicBool::new(false);
+    let s = settings("display = \"memory\"\nevery = \"1h\"");
+    let d = display.clone();
+    let mut open = move || Ok(d.clone());
+    let closer = rec.clone();
+    let mut closed_events = 0;
+    let t0 = Instant::now();
+    let report = frame::run(
+        &s,
+        &p,
+        &card,
+        &mut den,
+        &mut open,
+        &stop,
+        &mut |e: Event| {
+            match e {
+                // The viewer closes the window once the first picture is up.
+                Event::Picture { .. } => closer.close(),
+                Event::DisplayClosed => closed_events += 1,
+                _ => {}
+            }
+        },
+    )
+    .unwrap();
+    assert!(report.stopped);
+    assert_eq!(report.pictures, 1);
+    assert_eq!(closed_events, 1);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "ends within a tick, not after the hour: {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
 fn quiet_hours_pause_painting() {
     use chrono::Timelike;
     let card = card();
@@ -494,6 +564,24 @@ fn cli_config_file_and_flags() {
         stderr.contains("every in") && stderr.contains("not a duration"),
         "{stderr}"
     );
+
+    // A panel this build cannot drive, or (with the feature) whose device is missing: an error
+    // at start that names it.
+    let out = petal()
+        .args([
+            "frame",
+            "--display",
+            "spi:st7789?dc=25&dev=/nonexistent/spidev0.0",
+        ])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let want = if cfg!(feature = "spi") {
+        "/nonexistent/spidev0.0 does not exist"
+    } else {
+        "--features spi"
+    };
+    assert!(stderr.contains(want), "{stderr}");
 
     let out = petal()
         .args(["frame", "--display", "lcd:1"])

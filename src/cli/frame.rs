@@ -257,6 +257,7 @@ pub fn run(
             },
             Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
             Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),
+            Event::DisplayClosed => eprintln!("petal: the display was closed"),
         }
     };
     let report = with_threads(threads, || -> petal::Result<_> {

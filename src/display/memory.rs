@@ -20,6 +20,8 @@ pub struct Recorded {
     /// Failed `show` calls (see [`MemoryDisplay::fail_next`]).
     pub failures: u64,
     fail_next: u64,
+    /// Set by [`Recording::close`], like a viewer closing a window.
+    closed: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,6 +40,11 @@ impl Recording {
 
     pub fn shown(&self) -> u64 {
         self.lock().shown
+    }
+
+    /// Makes the display report itself closed from now on.
+    pub fn close(&self) {
+        self.lock().closed = true;
     }
 }
 
@@ -149,5 +156,9 @@ impl Display for MemoryDisplay {
 
     fn palette(&self) -> Option<&Palette> {
         self.palette.as_ref()
+    }
+
+    fn closed(&mut self) -> bool {
+        self.recording.lock().closed
     }
 }

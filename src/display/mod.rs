@@ -1,21 +1,33 @@
 //! Where pictures are shown: petal's displays, all behind one `embedded-graphics` [`DrawTarget`].
 //!
 //! A display is parsed from a spec string ([`DisplaySpec`]): `png:DIR`, `fb:/dev/fbN`, `memory`
-//! (and, in builds with those features, `window`, `spi:...`, `epaper:...`). Everything is drawn
+//! (and, in builds with those cargo features, `window`, `spi:MODEL`, `epaper:MODEL`). Everything is drawn
 //! into an off-screen buffer first and pushed to the screen at once by [`Display::show`], so a
 //! frame never appears half drawn.
 //!
 //! Pictures are fitted to the screen by [`scale::place`] and, for panels with few colours,
 //! dithered by [`dither`]; [`compose`] does both plus the optional caption.
 
+pub mod any;
 pub mod canvas;
 pub mod compose;
 pub mod dither;
+pub mod epaper;
+#[cfg(feature = "epaper")]
+pub mod epaper_panel;
 pub mod fb;
+#[cfg(any(feature = "spi", feature = "epaper"))]
+pub mod linux_io;
 pub mod memory;
+mod options;
 pub mod png;
 pub mod scale;
 pub mod spec;
+pub mod spi;
+#[cfg(feature = "spi")]
+pub mod spi_panel;
+#[cfg(feature = "window")]
+pub mod window;
 
 use std::time::Duration;
 
@@ -26,12 +38,13 @@ use image::RgbImage;
 
 use crate::error::Result;
 
+pub use any::{AnyDisplay, Backend};
 pub use canvas::Canvas;
 pub use dither::Palette;
 pub use fb::{FbFormat, FbGeometry, Framebuffer};
 pub use memory::{MemoryDisplay, Recording};
 pub use png::PngDisplay;
-pub use spec::{AnyDisplay, DisplaySpec};
+pub use spec::DisplaySpec;
 
 /// A screen petal can paint on. Drawing goes to an off-screen buffer; [`Display::show`] puts
 /// the whole buffer on the screen at once.
@@ -51,6 +64,12 @@ pub trait Display: DrawTarget<Color = Rgb888, Error = crate::Error> {
     /// The colours the panel can show, when it cannot show all (pictures are dithered to them).
     fn palette(&self) -> Option<&Palette> {
         None
+    }
+
+    /// Whether the viewer has closed the display (a desktop window), which ends the frame.
+    /// Called every tick (50 ms) between frames, which also lets a window answer its desktop.
+    fn closed(&mut self) -> bool {
+        false
     }
 
     /// Width and height in pixels.

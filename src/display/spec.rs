@@ -1,32 +1,38 @@
-//! Display specs: `png:DIR`, `fb:/dev/fbN`, `memory`, `window`, `spi:...`, `epaper:...`, each
-//! with `?key=value&...` options.
+//! Display specs: `png:DIR`, `fb:/dev/fbN`, `memory`, `window`, `spi:MODEL`, `epaper:MODEL`,
+//! each with `?key=value&...` options.
 //!
 //! Options for every display: `palette=acep7|mono` (dither to these colours), `saturation=0.5`
 //! (see [`super::dither`]), `min-interval=30s` (the panel's shortest time between refreshes;
-//! emerging pictures are not shown on such panels).
+//! emerging and morph pictures are not shown on such panels).
 //! `png:DIR`: `size=WxH` (default 256x256), `keep=N|all` (numbered frames kept, default 1000;
 //! 0 writes only `current.png`).
 //! `fb:PATH`: `width`, `height`, `bpp` (16, 24, 32), `stride` (bytes per line), `order=bgr`,
 //! `sysfs=DIR`; whatever is not given is read from sysfs.
 //! `memory`: `size=WxH` (default 256x256).
+//! `window` / `window:WxH`: `size=WxH` (default 512x512), `scale=N` (each pixel N×N on screen).
+//! `spi:MODEL` and `epaper:MODEL`: see [`super::spi`] and [`super::epaper`].
+//!
+//! Specs of displays this build cannot drive (a cargo feature left out) are still parsed in
+//! full, so a mistake in one is reported as such, and then refused, naming the feature.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
-
 use super::dither::{Palette, DEFAULT_SATURATION};
+use super::epaper::EpaperConfig;
 use super::fb::{FbGeometry, FbOverrides, Framebuffer};
-use super::{parse_size, Display, MemoryDisplay, PngDisplay};
+use super::options::{invalid, Options};
+use super::spi::SpiConfig;
+use super::{AnyDisplay, Backend, MemoryDisplay, PngDisplay};
 use crate::error::{Error, Result};
 use crate::frame::when::parse_duration;
 
 pub const DEFAULT_SIZE: (u32, u32) = (256, 256);
 pub const DEFAULT_PNG_KEEP: u64 = 1000;
+/// 16 times the 32 px model: whole pixel blocks.
+pub const DEFAULT_WINDOW_SIZE: (u32, u32) = (512, 512);
 
-const KINDS: &str = "png:DIR, fb:/dev/fbN, memory, window, spi:..., epaper:...";
+const KINDS: &str = "png:DIR, fb:/dev/fbN, memory, window, spi:MODEL, epaper:MODEL";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -42,6 +48,12 @@ pub enum Kind {
     Memory {
         size: (u32, u32),
     },
+    Window {
+        size: (u32, u32),
+        scale: u32,
+    },
+    Spi(SpiConfig),
+    Epaper(EpaperConfig),
 }
 
 /// A parsed display spec: what to open, not yet opened.
@@ -53,10 +65,6 @@ pub struct DisplaySpec {
     pub text: String,
 }
 
-fn invalid(spec: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("display {spec:?}: {msg}"))
-}
-
 fn needs_feature(spec: &str, what: &str, feature: &str, through: &str) -> Error {
     invalid(
         spec,
@@ -66,10 +74,86 @@ fn needs_feature(spec: &str, what: &str, feature: &str, through: &str) -> Error 
     )
 }
 
+/// The error for a kind this build cannot open, if it cannot.
+fn unbuilt(kind: &Kind, text: &str) -> Option<Error> {
+    match kind {
+        Kind::Window { .. } if cfg!(not(feature = "window")) => Some(needs_feature(
+            text,
+            "window displays",
+            "window",
+            "embedded-graphics-simulator and SDL2",
+        )),
+        Kind::Spi(_) if cfg!(not(feature = "spi")) => Some(needs_feature(
+            text,
+            "spi displays",
+            "spi",
+            "mipidsi and linux-embedded-hal",
+        )),
+        Kind::Epaper(_) if cfg!(not(feature = "epaper")) => Some(needs_feature(
+            text,
+            "epaper displays",
+            "epaper",
+            "epd-waveshare; to preview e-paper dithering use png:DIR?palette=acep7",
+        )),
+        _ => None,
+    }
+}
+
+fn parse_fb(target: Option<&str>, o: &mut Options) -> Result<Kind> {
+    let path = match target {
+        Some(t) if !t.is_empty() => PathBuf::from(t),
+        _ => return Err(o.err("fb needs a path: fb:/dev/fb0")),
+    };
+    let mut ov = FbOverrides::default();
+    if let Some(v) = o.take("size") {
+        let (w, h) = o.size("size", Some(v), DEFAULT_SIZE)?;
+        ov.width = Some(w);
+        ov.height = Some(h);
+    }
+    for key in ["width", "height", "bpp"] {
+        if let Some(v) = o.take(key) {
+            let n = u32::try_from(o.num(key, &v)?)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| o.err(format!("{key}={v} is out of range")))?;
+            match key {
+                "width" => ov.width = Some(n),
+                "height" => ov.height = Some(n),
+                _ => ov.bpp = Some(n),
+            }
+        }
+    }
+    if let Some(v) = o.take("stride") {
+        ov.stride = Some(o.num("stride", &v)? as usize);
+    }
+    match o.take("order").as_deref() {
+        None | Some("rgb") => {}
+        Some("bgr") => ov.bgr = true,
+        Some(v) => return Err(o.err(format!("order={v:?} (expected rgb or bgr)"))),
+    }
+    ov.sysfs = o.take("sysfs").map(PathBuf::from);
+    Ok(Kind::Fb {
+        path,
+        overrides: ov,
+    })
+}
+
 impl std::str::FromStr for DisplaySpec {
     type Err = Error;
 
+    /// Parses a spec and refuses displays this build cannot open.
     fn from_str(text: &str) -> Result<Self> {
+        let spec = DisplaySpec::parse_any(text)?;
+        match unbuilt(&spec.kind, &spec.text) {
+            Some(e) => Err(e),
+            None => Ok(spec),
+        }
+    }
+}
+
+impl DisplaySpec {
+    /// Parses a spec of any display petal knows, also one this build cannot open.
+    pub fn parse_any(text: &str) -> Result<Self> {
         let text = text.trim();
         let (head, query) = match text.split_once('?') {
             Some((h, q)) => (h, Some(q)),
@@ -79,144 +163,62 @@ impl std::str::FromStr for DisplaySpec {
             Some((k, t)) => (k, Some(t)),
             None => (head, None),
         };
-        let mut opts: Vec<(String, String)> = Vec::new();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| invalid(text, format!("option {pair:?} is not key=value")))?;
-            if opts.iter().any(|(seen, _)| seen == k) {
-                return Err(invalid(text, format!("option {k:?} is given twice")));
-            }
-            opts.push((k.to_string(), v.to_string()));
-        }
-        let mut take = |key: &str| -> Option<String> {
-            let i = opts.iter().position(|(k, _)| k == key)?;
-            Some(opts.remove(i).1)
-        };
-        let num = |key: &str, v: String| -> Result<u64> {
-            v.parse::<u64>()
-                .map_err(|_| invalid(text, format!("{key}={v:?} is not a whole number")))
-        };
-        let size_opt = |v: Option<String>| -> Result<(u32, u32)> {
-            match v {
-                None => Ok(DEFAULT_SIZE),
-                Some(v) => parse_size(&v)
-                    .ok_or_else(|| invalid(text, format!("size={v:?} is not WxH (like 800x480)"))),
-            }
-        };
-        let path_of = |t: Option<&str>, what: &str| -> Result<PathBuf> {
-            match t {
-                Some(t) if !t.is_empty() => Ok(PathBuf::from(t)),
-                _ => Err(invalid(
-                    text,
-                    format!(
-                        "{what} needs a path: {kind}:{}",
-                        if kind == "png" { "DIR" } else { "/dev/fb0" }
-                    ),
-                )),
-            }
+        let mut o = Options::parse(text, query)?;
+        // `memory:WxH` and `window:WxH` name their size where others name a path.
+        let sized = |o: &mut Options, default| {
+            let v = o.take("size").or_else(|| target.map(str::to_string));
+            o.size("size", v, default)
         };
         let kind_parsed = match kind {
             "png" => {
-                let dir = path_of(target, "png")?;
-                let size = size_opt(take("size"))?;
-                let keep = match take("keep").as_deref() {
+                let dir = match target {
+                    Some(t) if !t.is_empty() => PathBuf::from(t),
+                    _ => return Err(o.err("png needs a path: png:DIR")),
+                };
+                let v = o.take("size");
+                let size = o.size("size", v, DEFAULT_SIZE)?;
+                let keep = match o.take("keep").as_deref() {
                     None => Some(DEFAULT_PNG_KEEP),
                     Some("all") => None,
-                    Some(v) => Some(num("keep", v.to_string())?),
+                    Some(v) => Some(o.num("keep", v)?),
                 };
                 Kind::Png { dir, size, keep }
             }
-            "fb" => {
-                let path = path_of(target, "fb")?;
-                let mut o = FbOverrides::default();
-                if let Some(v) = take("size") {
-                    let (w, h) = size_opt(Some(v))?;
-                    o.width = Some(w);
-                    o.height = Some(h);
-                }
-                for key in ["width", "height", "bpp"] {
-                    if let Some(v) = take(key) {
-                        let n = u32::try_from(num(key, v.clone())?)
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| invalid(text, format!("{key}={v} is out of range")))?;
-                        match key {
-                            "width" => o.width = Some(n),
-                            "height" => o.height = Some(n),
-                            _ => o.bpp = Some(n),
-                        }
-                    }
-                }
-                if let Some(v) = take("stride") {
-                    o.stride = Some(num("stride", v)? as usize);
-                }
-                match take("order").as_deref() {
-                    None | Some("rgb") => {}
-                    Some("bgr") => o.bgr = true,
-                    Some(v) => {
-                        return Err(invalid(text, format!("order={v:?} (expected rgb or bgr)")))
-                    }
-                }
-                o.sysfs = take("sysfs").map(PathBuf::from);
-                Kind::Fb { path, overrides: o }
-            }
+            "fb" => parse_fb(target, &mut o)?,
             "memory" => Kind::Memory {
-                size: size_opt(take("size").or_else(|| target.map(str::to_string)))?,
+                size: sized(&mut o, DEFAULT_SIZE)?,
             },
-            "window" => {
-                return Err(needs_feature(
-                    text,
-                    "window displays",
-                    "window",
-                    "embedded-graphics-simulator and SDL2",
-                ))
-            }
-            "spi" => {
-                return Err(needs_feature(
-                    text,
-                    "spi displays",
-                    "spi",
-                    "mipidsi and linux-embedded-hal",
-                ))
-            }
-            "epaper" => {
-                return Err(needs_feature(
-                    text,
-                    "epaper displays",
-                    "epaper",
-                    "epd-waveshare; to preview e-paper dithering use png:DIR?palette=acep7",
-                ))
-            }
+            "window" => Kind::Window {
+                size: sized(&mut o, DEFAULT_WINDOW_SIZE)?,
+                scale: o.ranged("scale", 1, 16, 1)? as u32,
+            },
+            "spi" => Kind::Spi(SpiConfig::parse(target, &mut o)?),
+            "epaper" => Kind::Epaper(EpaperConfig::parse(target, &mut o)?),
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown display {text:?} (expected one of {KINDS})"
                 )))
             }
         };
-        let saturation = match take("saturation") {
+        let saturation = match o.take("saturation") {
             None => DEFAULT_SATURATION,
             Some(v) => v
                 .parse::<f32>()
                 .ok()
                 .filter(|s| (0.0..=1.0).contains(s))
-                .ok_or_else(|| {
-                    invalid(
-                        text,
-                        format!("saturation={v:?} must be a number within 0..1"),
-                    )
-                })?,
+                .ok_or_else(|| o.err(format!("saturation={v:?} must be a number within 0..1")))?,
         };
-        let palette = match take("palette").as_deref() {
+        let palette = match o.take("palette").as_deref() {
+            None if matches!(kind_parsed, Kind::Epaper(_)) => Some(Palette::acep7(saturation)?),
             None | Some("none") | Some("full") => None,
-            Some(name) => Some(Palette::by_name(name, saturation).map_err(|e| invalid(text, e))?),
+            Some(name) => Some(Palette::by_name(name, saturation).map_err(|e| o.err(e))?),
         };
-        let min_refresh = match take("min-interval").or_else(|| take("min_interval")) {
+        let min_refresh = match o.take("min-interval").or_else(|| o.take("min_interval")) {
             None => Duration::ZERO,
-            Some(v) => parse_duration(&v).map_err(|e| invalid(text, e))?,
+            Some(v) => parse_duration(&v).map_err(|e| o.err(e))?,
         };
-        if let Some((k, _)) = opts.first() {
-            return Err(invalid(text, format!("unknown option {k:?}")));
+        if let Some(k) = o.leftover() {
+            return Err(o.err(format!("unknown option {k:?}")));
         }
         Ok(DisplaySpec {
             kind: kind_parsed,
@@ -225,11 +227,13 @@ impl std::str::FromStr for DisplaySpec {
             text: text.to_string(),
         })
     }
-}
 
-impl DisplaySpec {
-    /// Opens the display (creates a png directory; reads a framebuffer's geometry).
+    /// Opens the display (creates a png directory; reads a framebuffer's geometry; opens a
+    /// window or a panel's SPI device and GPIO lines).
     pub fn open(&self) -> Result<AnyDisplay> {
+        if let Some(e) = unbuilt(&self.kind, &self.text) {
+            return Err(e);
+        }
         let backend = match &self.kind {
             Kind::Png { dir, size, keep } => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -242,90 +246,24 @@ impl DisplaySpec {
             Kind::Memory { size } => {
                 Backend::Memory(MemoryDisplay::new(size.0, size.1).keep_last(8))
             }
+            #[cfg(feature = "window")]
+            Kind::Window { size, scale } => {
+                Backend::Window(super::window::WindowDisplay::open(*size, *scale)?)
+            }
+            #[cfg(feature = "spi")]
+            Kind::Spi(config) => Backend::Spi(Box::new(super::linux_io::open_spi(config)?)),
+            #[cfg(feature = "epaper")]
+            Kind::Epaper(config) => {
+                Backend::Epaper(Box::new(super::linux_io::open_epaper(config)?))
+            }
+            // Refused by `unbuilt` above.
+            #[allow(unreachable_patterns)]
+            _ => return Err(invalid(&self.text, "not in this build")),
         };
-        Ok(AnyDisplay {
+        Ok(AnyDisplay::new(
             backend,
-            palette: self.palette.clone(),
-            min_refresh: self.min_refresh,
-        })
-    }
-}
-
-pub enum Backend {
-    Png(PngDisplay),
-    Fb(Framebuffer),
-    Memory(MemoryDisplay),
-}
-
-/// Any display a spec can name, with the spec's common options.
-pub struct AnyDisplay {
-    pub backend: Backend,
-    palette: Option<Palette>,
-    min_refresh: Duration,
-}
-
-macro_rules! each {
-    ($self:expr, $d:ident => $e:expr) => {
-        match $self {
-            Backend::Png($d) => $e,
-            Backend::Fb($d) => $e,
-            Backend::Memory($d) => $e,
-        }
-    };
-}
-
-impl OriginDimensions for AnyDisplay {
-    fn size(&self) -> Size {
-        each!(&self.backend, d => d.bounding_box().size)
-    }
-}
-
-impl DrawTarget for AnyDisplay {
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        each!(&mut self.backend, d => d.draw_iter(pixels))
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        each!(&mut self.backend, d => d.fill_contiguous(area, colors))
-    }
-}
-
-impl Display for AnyDisplay {
-    fn describe(&self) -> String {
-        let mut s = each!(&self.backend, d => d.describe());
-        if let Some(p) = &self.palette {
-            s.push_str(&format!(
-                ", {} palette (saturation {})",
-                p.name, p.saturation
-            ));
-        }
-        if !self.min_refresh.is_zero() {
-            s.push_str(&format!(", refreshed at most every {:?}", self.min_refresh));
-        }
-        s
-    }
-
-    fn show(&mut self) -> Result<()> {
-        each!(&mut self.backend, d => d.show())
-    }
-
-    fn min_refresh_interval(&self) -> Duration {
-        self.min_refresh
-            .max(each!(&self.backend, d => d.min_refresh_interval()))
-    }
-
-    fn palette(&self) -> Option<&Palette> {
-        self.palette
-            .as_ref()
-            .or_else(|| each!(&self.backend, d => d.palette()))
+            self.palette.clone(),
+            self.min_refresh,
+        ))
     }
 }

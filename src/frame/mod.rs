@@ -59,6 +59,8 @@ pub enum Event<'a> {
     QuietHours {
         started: bool,
     },
+    /// The viewer closed the display (a desktop window): the run ends as if stopped.
+    DisplayClosed,
 }
 
 /// What a run did, for the caller's summary and for tests.
@@ -124,9 +126,22 @@ struct Screen<'a, D: Display> {
     pending: Option<(RgbImage, Option<String>)>,
     shown: u64,
     failures: u64,
+    closed: bool,
 }
 
 impl<D: Display> Screen<'_, D> {
+    /// Whether the run should end: `stop` set, or the display closed by its viewer.
+    fn ending(&mut self, stop: &AtomicBool) -> bool {
+        if stop.load(Ordering::Relaxed) || self.closed {
+            return true;
+        }
+        if self.display.as_mut().is_some_and(|d| d.closed()) {
+            self.closed = true;
+            (self.events)(Event::DisplayClosed);
+        }
+        self.closed
+    }
+
     fn ready(&mut self) -> bool {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return false;
@@ -213,7 +228,7 @@ impl<D: Display> Screen<'_, D> {
             .map_or(Duration::ZERO, |d| d.min_refresh_interval());
         if let Some(last) = self.last_show {
             let due = last + limit;
-            while Instant::now() < due && !stop.load(Ordering::Relaxed) {
+            while Instant::now() < due && !self.ending(stop) {
                 std::thread::sleep(TICK.min(due.saturating_duration_since(Instant::now())));
             }
         }
@@ -239,7 +254,7 @@ impl<D: Display> Screen<'_, D> {
 /// Sleeps until `deadline` in ticks; true when stopped.
 fn wait_until<D: Display>(deadline: Instant, stop: &AtomicBool, screen: &mut Screen<D>) -> bool {
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if screen.ending(stop) {
             return true;
         }
         screen.tick();
@@ -265,6 +280,9 @@ impl<D: Display> Progress for Steps<'_, '_, D> {
             return Err(Error::Interrupted);
         }
         if let Some(screen) = self.screen.as_deref_mut() {
+            if screen.ending(self.stop) {
+                return Err(Error::Interrupted);
+            }
             let c = self.card;
             let img = tensor_to_rgb(x0, c.channels, c.resolution, c.value_range)?;
             if screen.present(&img, None) {
@@ -309,6 +327,7 @@ pub fn run<D: Display>(
         pending: None,
         shown: 0,
         failures: 0,
+        closed: false,
     };
     screen.ready();
     let mut report = Report::default();
@@ -318,7 +337,7 @@ pub fn run<D: Display>(
     let mut quiet = false;
     let result = (|| -> Result<()> {
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if screen.ending(stop) {
                 report.stopped = true;
                 return Ok(());
             }
@@ -356,9 +375,14 @@ pub fn run<D: Display>(
                 noise::gaussian(&mut rng, card.image_len())
             };
 
-            let morphing = settings.morph > 0 && previous.is_some();
+            // A slow panel (e-paper) would spend minutes and wear on in-between pictures:
+            // it cuts from one picture to the next.
+            let morphing = settings.morph > 0 && previous.is_some() && screen.fast();
             if let (true, Some(prev)) = (morphing, previous.as_ref()) {
                 for k in 1..=settings.morph {
+                    if screen.ending(stop) {
+                        break;
+                    }
                     let t0 = Instant::now();
                     let x = morph::slerp(prev, &start_noise, morph::position(k, settings.morph));
                     let mut steps = Steps::<D> {

@@ -1,0 +1,126 @@
+//! `epaper:MODEL?...` — which 7-colour Waveshare e-paper panel, and how it is wired (by default
+//! as the Waveshare e-Paper HAT wires it). Parsed in every build; driving the panel needs the
+//! `epaper` feature ([`super::epaper_panel`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::options::{distinct_gpios, Options};
+use super::spi::{DEFAULT_GPIOCHIP, DEFAULT_SPI_DEVICE};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpaperModel {
+    /// Waveshare 7.3" e-Paper (F), 800x480, 7 colours.
+    Epd7in3f,
+    /// Waveshare 5.65" e-Paper (F), 600x448, 7 colours.
+    Epd5in65f,
+}
+
+impl EpaperModel {
+    pub const NAMES: &'static str = "7in3f, 5in65f";
+
+    fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "7in3f" | "7in3" | "7.3f" => Some(EpaperModel::Epd7in3f),
+            "5in65f" | "5in65" | "5.65f" => Some(EpaperModel::Epd5in65f),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EpaperModel::Epd7in3f => "Waveshare 7.3\" e-Paper (F)",
+            EpaperModel::Epd5in65f => "Waveshare 5.65\" e-Paper (F)",
+        }
+    }
+
+    /// Native width and height (landscape).
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            EpaperModel::Epd7in3f => (800, 480),
+            EpaperModel::Epd5in65f => (600, 448),
+        }
+    }
+
+    /// Waveshare asks for at least 180 s between refreshes of these panels.
+    pub fn min_refresh(self) -> Duration {
+        Duration::from_secs(180)
+    }
+}
+
+/// An e-paper panel as a spec describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpaperConfig {
+    pub model: EpaperModel,
+    pub device: PathBuf,
+    pub gpiochip: PathBuf,
+    pub dc: u32,
+    pub rst: u32,
+    pub busy: u32,
+    /// The power switch of newer HATs (GPIO 18), driven high while petal runs.
+    pub pwr: Option<u32>,
+    /// Clockwise, in degrees: 90 and 270 make the panel portrait.
+    pub rotate: u16,
+    pub hz: u32,
+}
+
+impl EpaperConfig {
+    /// Width and height of what is drawn, after rotation.
+    pub fn dimensions(&self) -> (u32, u32) {
+        let (w, h) = self.model.size();
+        if self.rotate % 180 == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+
+    pub(crate) fn parse(target: Option<&str>, opts: &mut Options) -> Result<Self> {
+        let name = target.unwrap_or("");
+        let model = EpaperModel::parse(name).ok_or_else(|| {
+            opts.err(format!(
+                "{} (expected epaper:MODEL with MODEL one of {}, like epaper:7in3f)",
+                if name.is_empty() {
+                    "no panel model".to_string()
+                } else {
+                    format!("unknown e-paper model {name:?}")
+                },
+                EpaperModel::NAMES
+            ))
+        })?;
+        let device = opts.path("dev", DEFAULT_SPI_DEVICE)?;
+        let gpiochip = opts.path("gpiochip", DEFAULT_GPIOCHIP)?;
+        let need = |o: &mut Options, key: &str, default: u32| -> Result<u32> {
+            o.gpio(key, Some(default))?
+                .ok_or_else(|| o.err(format!("{key} cannot be none: the panel needs it")))
+        };
+        // The Waveshare e-Paper HAT's wiring.
+        let dc = need(opts, "dc", 25)?;
+        let rst = need(opts, "rst", 17)?;
+        let busy = need(opts, "busy", 24)?;
+        let pwr = opts.gpio("pwr", None)?;
+        distinct_gpios(
+            opts,
+            &[
+                ("dc", Some(dc)),
+                ("rst", Some(rst)),
+                ("busy", Some(busy)),
+                ("pwr", pwr),
+            ],
+        )?;
+        let rotate = opts.rotation()?;
+        let hz = opts.ranged("mhz", 1, 20, 4)? as u32 * 1_000_000;
+        Ok(EpaperConfig {
+            model,
+            device,
+            gpiochip,
+            dc,
+            rst,
+            busy,
+            pwr,
+            rotate,
+            hz,
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! Driving a 7-colour Waveshare e-paper panel (7.3" F, 5.65" F) through `epd-waveshare`, over
+//! any embedded-hal 1.0 SPI device and pins: [`super::linux_io`] gives it spidev and GPIO lines,
+//! tests give it recorders.
+//!
+//! Frames arrive already dithered to the panel's seven colours (the panel's [`Palette`] makes
+//! the frame loop dither them); [`pack`] turns them into the panel's 4-bit colour indices. A
+//! refresh takes ~30 s: the panel is woken for it and put back to deep sleep after, as
+//! Waveshare asks (a panel left powered wears), and the frame loop keeps the panel's
+//! [`Display::min_refresh_interval`] between refreshes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::{ErrorKind, ErrorType, InputPin, OutputPin};
+use embedded_hal::spi::SpiDevice;
+use epd_waveshare::epd5in65f::Epd5in65f;
+use epd_waveshare::epd7in3f::Epd7in3f;
+use epd_waveshare::prelude::WaveshareDisplay;
+use image::RgbImage;
+
+use super::dither::{Palette, ACEP7_NOMINAL, DEFAULT_SATURATION};
+use super::epaper::{EpaperConfig, EpaperModel};
+use super::{Canvas, Display};
+use crate::error::{Error, Result};
+
+/// Longer than any refresh (~35 s for the 7.3"): a BUSY line stuck this long means no panel.
+pub const BUSY_LIMIT: Duration = Duration::from_secs(90);
+/// Polls of BUSY further apart than this belong to different waits.
+const SAME_WAIT: Duration = Duration::from_secs(1);
+/// The driver's pause between two polls of BUSY, in µs.
+const POLL_US: u32 = 10_000;
+
+/// The BUSY input, watched: epd-waveshare waits for it without a time limit, which would hang
+/// the frame forever on an unplugged panel. After [`BUSY_LIMIT`] at one level it reads as an
+/// error, which the driver takes as "not busy" (whatever the wait's polarity), and it says so.
+pub struct BusyPin<B> {
+    pin: B,
+    limit: Duration,
+    streak: Option<(bool, Instant)>,
+    last: Instant,
+    stuck: Arc<AtomicBool>,
+}
+
+impl<B: InputPin> BusyPin<B> {
+    pub fn new(pin: B, limit: Duration) -> (Self, Arc<AtomicBool>) {
+        let stuck = Arc::new(AtomicBool::new(false));
+        let me = BusyPin {
+            pin,
+            limit,
+            streak: None,
+            last: Instant::now(),
+            stuck: Arc::clone(&stuck),
+        };
+        (me, stuck)
+    }
+
+    fn level(&mut self) -> Result<bool, ErrorKind> {
+        let level = self.pin.is_high().map_err(|_| ErrorKind::Other)?;
+        let now = Instant::now();
+        match self.streak {
+            Some((l, since)) if l == level && now - self.last < SAME_WAIT => {
+                if now - since > self.limit {
+                    self.stuck.store(true, Ordering::Relaxed);
+                    self.last = now;
+                    return Err(ErrorKind::Other);
+                }
+            }
+            _ => self.streak = Some((level, now)),
+        }
+        self.last = now;
+        Ok(level)
+    }
+}
+
+impl<B: InputPin> ErrorType for BusyPin<B> {
+    type Error = ErrorKind;
+}
+
+impl<B: InputPin> InputPin for BusyPin<B> {
+    fn is_high(&mut self) -> Result<bool, ErrorKind> {
+        self.level()
+    }
+    fn is_low(&mut self) -> Result<bool, ErrorKind> {
+        self.level().map(|l| !l)
+    }
+}
+
+/// The index of `c` among the panel's colours: exact for dithered frames, nearest otherwise.
+fn acep_index(c: [u8; 3]) -> u8 {
+    let d = |n: &Rgb888| {
+        let e = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
+        e(n.r(), c[0]) + e(n.g(), c[1]) + e(n.b(), c[2])
+    };
+    let mut best = (0, i32::MAX);
+    for (i, n) in ACEP7_NOMINAL.iter().enumerate() {
+        let dist = d(n);
+        if dist < best.1 {
+            best = (i, dist);
+        }
+    }
+    best.0 as u8
+}
+
+/// The panel's frame buffer: rows of its own (landscape, `native`) orientation, two pixels a
+/// byte, the left one in the high nibble, each the colour's index (ACEP7_NOMINAL's order is the
+/// panels'). `rotate` is how far the panel is turned clockwise; `img` is what the viewer sees.
+pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16) -> Vec<u8> {
+    let (w, h) = native;
+    let at = |x: u32, y: u32| -> u8 {
+        let (u, v) = match rotate {
+            90 => (h - 1 - y, x),
+            180 => (w - 1 - x, h - 1 - y),
+            270 => (y, w - 1 - x),
+            _ => (x, y),
+        };
+        acep_index(img.get_pixel(u, v).0)
+    };
+    let mut out = Vec::with_capacity((w * h).div_ceil(2) as usize);
+    for y in 0..h {
+        for x in (0..w).step_by(2) {
+            let right = if x + 1 < w { at(x + 1, y) } else { 1 };
+            out.push((at(x, y) << 4) | right);
+        }
+    }
+    out
+}
+
+enum Panel<SPI, P, B, D> {
+    F7in3(Epd7in3f<SPI, BusyPin<B>, P, P, D>),
+    F5in65(Epd5in65f<SPI, BusyPin<B>, P, P, D>),
+}
+
+macro_rules! with_panel {
+    ($panel:expr, $e:ident => $body:expr) => {
+        match $panel {
+            Panel::F7in3($e) => $body,
+            Panel::F5in65($e) => $body,
+        }
+    };
+}
+
+/// An e-paper panel: an off-screen canvas, packed and sent by [`Display::show`].
+pub struct EpaperPanel<SPI, P, B, D> {
+    canvas: Canvas,
+    panel: Panel<SPI, P, B, D>,
+    spi: SPI,
+    delay: D,
+    config: EpaperConfig,
+    palette: Palette,
+    stuck: Arc<AtomicBool>,
+    asleep: bool,
+    what: String,
+    /// The HAT's power switch, held on for as long as the panel is open.
+    _pwr: Option<P>,
+}
+
+impl<SPI, P, B, D> EpaperPanel<SPI, P, B, D>
+where
+    SPI: SpiDevice,
+    SPI::Error: std::fmt::Display,
+    P: OutputPin,
+    P::Error: std::fmt::Display,
+    B: InputPin,
+    D: DelayNs,
+{
+    /// Powers (`pwr`), resets and initialises the panel. Nothing is shown until the first frame.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &EpaperConfig,
+        mut spi: SPI,
+        dc: P,
+        rst: P,
+        busy: B,
+        pwr: Option<P>,
+        mut delay: D,
+        busy_limit: Duration,
+    ) -> Result<Self> {
+        let (w, h) = config.dimensions();
+        let what = format!(
+            "epaper {} {w}x{h} on {}",
+            config.model.name(),
+            config.device.display()
+        );
+        let mut pwr = pwr;
+        if let Some(p) = pwr.as_mut() {
+            p.set_high()
+                .map_err(|e| Error::Image(format!("{what}: power pin: {e}")))?;
+        }
+        let (busy, stuck) = BusyPin::new(busy, busy_limit);
+        let r = match config.model {
+            EpaperModel::Epd7in3f => {
+                Epd7in3f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US)).map(Panel::F7in3)
+            }
+            EpaperModel::Epd5in65f => {
+                Epd5in65f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US))
+                    .map(Panel::F5in65)
+            }
+        };
+        let panel = r.map_err(|e| Error::Image(format!("{what}: cannot initialise it: {e}")))?;
+        let me = EpaperPanel {
+            canvas: Canvas::new(w, h),
+            panel,
+            spi,
+            delay,
+            config: config.clone(),
+            palette: Palette::acep7(DEFAULT_SATURATION)?,
+            stuck,
+            asleep: false,
+            what,
+            _pwr: pwr,
+        };
+        me.check_busy()?;
+        Ok(me)
+    }
+
+    fn check_busy(&self) -> Result<()> {
+        if self.stuck.swap(false, Ordering::Relaxed) {
+            return Err(Error::Image(format!(
+                "{}: BUSY (GPIO {}) did not change for {} s: is the panel connected and powered{}?",
+                self.what,
+                self.config.busy,
+                BUSY_LIMIT.as_secs(),
+                if self.config.pwr.is_none() {
+                    " (HATs with a PWR pin need pwr=18)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    fn refresh(&mut self, buf: &[u8]) -> std::result::Result<(), SPI::Error> {
+        let (spi, delay) = (&mut self.spi, &mut self.delay);
+        with_panel!(&mut self.panel, p => {
+            if self.asleep {
+                p.wake_up(spi, delay)?;
+                self.asleep = false;
+            }
+            p.update_and_display_frame(spi, buf, delay)?;
+            p.sleep(spi, delay)?;
+            self.asleep = true;
+            Ok(())
+        })
+    }
+}
+
+impl<SPI, P, B, D> OriginDimensions for EpaperPanel<SPI, P, B, D> {
+    fn size(&self) -> Size {
+        self.canvas.size()
+    }
+}
+
+impl<SPI, P, B, D> DrawTarget for EpaperPanel<SPI, P, B, D> {
+    type Color = Rgb888;
+    type Error = Error;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Pixel<Rgb888>>,
+    {
+        self.canvas.draw_iter(pixels)
+    }
+
+    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Rgb888>,
+    {
+        self.canvas.fill_contiguous(area, colors)
+    }
+}
+
+impl<SPI, P, B, D> Display for EpaperPanel<SPI, P, B, D>
+where
+    SPI: SpiDevice,
+    SPI::Error: std::fmt::Display,
+    P: OutputPin,
+    P::Error: std::fmt::Display,
+    B: InputPin,
+    D: DelayNs,
+{
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+
+    fn show(&mut self) -> Result<()> {
+        let buf = pack(
+            &self.canvas.image,
+            self.config.model.size(),
+            self.config.rotate,
+        );
+        self.refresh(&buf)
+            .map_err(|e| Error::Image(format!("{}: cannot send a frame: {e}", self.what)))?;
+        self.check_busy()
+    }
+
+    fn min_refresh_interval(&self) -> Duration {
+        self.config.model.min_refresh()
+    }
+
+    fn palette(&self) -> Option<&Palette> {
+        Some(&self.palette)
+    }
+}

@@ -1,0 +1,195 @@
+//! 7-colour e-paper without hardware: the packing of dithered frames into the panel's colour
+//! indices, the refresh sequence against a recording SPI device and pins, a BUSY line that
+//! never answers, and opening devices that are not there.
+
+#![cfg(feature = "epaper")]
+
+mod hal_mock;
+
+use std::time::Duration;
+
+use embedded_graphics::prelude::*;
+use hal_mock::{Busy, NoDelay, Wire};
+use image::{Rgb, RgbImage};
+use petal::display::compose::compose;
+use petal::display::dither::ACEP7_NOMINAL;
+use petal::display::epaper::EpaperConfig;
+use petal::display::epaper_panel::{pack, EpaperPanel};
+use petal::display::spec::Kind;
+use petal::display::{Display, DisplaySpec};
+
+type Panel = EpaperPanel<hal_mock::Spi, hal_mock::Pin, hal_mock::Pin, NoDelay>;
+
+const DATA_START: u8 = 0x10;
+const POWER_ON: u8 = 0x04;
+const REFRESH: u8 = 0x12;
+const POWER_OFF: u8 = 0x02;
+const DEEP_SLEEP: u8 = 0x07;
+
+fn config(spec: &str) -> EpaperConfig {
+    match DisplaySpec::parse_any(spec).unwrap().kind {
+        Kind::Epaper(c) => c,
+        k => panic!("{k:?}"),
+    }
+}
+
+fn open(spec: &str, wire: &Wire, busy: Busy, limit: Duration) -> petal::Result<Panel> {
+    let c = config(spec);
+    let pwr = c.pwr.map(|_| wire.pin("pwr"));
+    EpaperPanel::new(
+        &c,
+        wire.spi(),
+        wire.pin("dc"),
+        wire.pin("rst"),
+        wire.busy(busy),
+        pwr,
+        NoDelay,
+        limit,
+    )
+}
+
+fn colour(i: usize) -> Rgb<u8> {
+    let c = ACEP7_NOMINAL[i];
+    Rgb([c.r(), c.g(), c.b()])
+}
+
+#[test]
+fn pack_puts_two_colour_indices_in_a_byte() {
+    // 4x2 panel: black white green blue / red yellow orange black.
+    let img = RgbImage::from_fn(4, 2, |x, y| colour(((y * 4 + x) % 7) as usize));
+    assert_eq!(pack(&img, (4, 2), 0), vec![0x01, 0x23, 0x45, 0x60]);
+    // Turned half way: the viewer's last pixel is the panel's first.
+    assert_eq!(pack(&img, (4, 2), 180), vec![0x06, 0x54, 0x32, 0x10]);
+    // A quarter clockwise: the viewer sees 2x4; the panel's first row is the viewer's right
+    // column, top to bottom.
+    let tall = RgbImage::from_fn(2, 4, |x, y| colour((y * 2 + x) as usize % 7));
+    assert_eq!(pack(&tall, (4, 2), 90), vec![0x13, 0x50, 0x02, 0x46]);
+    assert_eq!(pack(&tall, (4, 2), 270), vec![0x64, 0x20, 0x05, 0x31]);
+    // Colours that are not the panel's go to the nearest one.
+    let off = RgbImage::from_fn(2, 1, |x, _| {
+        if x == 0 {
+            Rgb([250, 10, 5])
+        } else {
+            Rgb([20, 20, 30])
+        }
+    });
+    assert_eq!(pack(&off, (2, 1), 0), vec![0x40]);
+}
+
+#[test]
+fn a_frame_is_sent_refreshed_and_the_panel_put_to_sleep() {
+    let wire = Wire::default();
+    let mut p = open("epaper:7in3f", &wire, Busy::Idle, Duration::from_secs(5)).unwrap();
+    assert_eq!(p.dimensions(), (800, 480));
+    assert_eq!(p.min_refresh_interval(), Duration::from_secs(180));
+    let palette = p.palette().expect("the panel's colours").clone();
+    assert_eq!(palette.name, "acep7");
+    assert!(
+        !wire.commands().iter().any(|(c, _)| *c == DATA_START),
+        "nothing is drawn before the first frame"
+    );
+    assert_eq!(
+        &wire.pins()[..2],
+        &[("rst".into(), true), ("rst".into(), false)]
+    );
+
+    // A picture as the frame loop makes it for this panel: fitted and dithered.
+    let pic = RgbImage::from_fn(32, 32, |x, y| Rgb([(x * 8) as u8, (y * 8) as u8, 120]));
+    let frame = compose(&pic, 800, 480, &Default::default(), None, Some(&palette));
+    for round in 0..2 {
+        wire.clear();
+        p.draw_image(&frame).unwrap();
+        p.show().unwrap();
+        let cmds = wire.commands();
+        let order: Vec<u8> = cmds
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| [DATA_START, POWER_ON, REFRESH, POWER_OFF, DEEP_SLEEP].contains(c))
+            .collect();
+        assert_eq!(
+            order,
+            [DATA_START, POWER_ON, REFRESH, POWER_OFF, DEEP_SLEEP],
+            "round {round}"
+        );
+        let data = &cmds.iter().find(|(c, _)| *c == DATA_START).unwrap().1;
+        assert_eq!(data.len(), 800 * 480 / 2);
+        assert_eq!(data, &pack(&frame, (800, 480), 0));
+        // Spot checks against the frame, by hand.
+        let index = |x: u32, y: u32| {
+            let px = frame.get_pixel(x, y);
+            (0..7).find(|i| colour(*i) == *px).expect("a panel colour") as u8
+        };
+        for (x, y) in [(0, 0), (400, 240), (799, 479), (161, 33)] {
+            let b = data[(y * 400 + x / 2) as usize];
+            let nibble = if x % 2 == 0 { b >> 4 } else { b & 0x0f };
+            assert_eq!(nibble, index(x, y), "({x},{y})");
+        }
+        assert_eq!(cmds.last(), Some(&(DEEP_SLEEP, vec![0xa5])));
+        if round == 1 {
+            // Woken from deep sleep by a reset before the second frame.
+            assert_eq!(
+                &wire.pins()[..2],
+                &[("rst".into(), true), ("rst".into(), false)]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_5in65f_and_its_power_pin() {
+    let wire = Wire::default();
+    let mut p = open(
+        "epaper:5in65f?pwr=18&rotate=90",
+        &wire,
+        Busy::Idle,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(wire.pins().first(), Some(&("pwr".to_string(), true)));
+    assert_eq!(p.dimensions(), (448, 600));
+    let frame = RgbImage::from_fn(448, 600, |x, y| colour(((x / 7 + y / 5) % 7) as usize));
+    wire.clear();
+    p.draw_image(&frame).unwrap();
+    p.show().unwrap();
+    let cmds = wire.commands();
+    let data = &cmds.iter().find(|(c, _)| *c == DATA_START).unwrap().1;
+    assert_eq!(data, &pack(&frame, (600, 448), 90));
+    assert_eq!(cmds.last(), Some(&(DEEP_SLEEP, vec![0xa5])));
+}
+
+#[test]
+fn a_busy_line_that_never_answers_is_an_error_not_a_hang() {
+    let wire = Wire::default();
+    // The 7.3" is busy while BUSY is low.
+    let e = match open(
+        "epaper:7in3f",
+        &wire,
+        Busy::Stuck(false),
+        Duration::from_millis(50),
+    ) {
+        Ok(_) => panic!("opened with a dead BUSY line"),
+        Err(e) => e.to_string(),
+    };
+    for part in ["BUSY (GPIO 24)", "is the panel connected", "pwr=18"] {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+    assert!(wire.busy_reads() > 1);
+}
+
+#[test]
+fn missing_spi_device_is_named() {
+    let e = match "epaper:7in3f?dev=/nonexistent/spidev0.0"
+        .parse::<DisplaySpec>()
+        .unwrap()
+        .open()
+    {
+        Ok(_) => panic!("opened"),
+        Err(e) => e,
+    };
+    assert!(matches!(e, petal::Error::Invalid(_)), "{e:?}");
+    let e = e.to_string();
+    assert!(
+        e.contains("/nonexistent/spidev0.0 does not exist") && e.contains("dtparam=spi=on"),
+        "{e}"
+    );
+}
