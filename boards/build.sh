@@ -6,7 +6,8 @@
 #   boards/build.sh path/to/myboard.toml      # any profile file
 #   boards/build.sh --target armv7-unknown-linux-gnueabihf rpi3   # another triple for that board
 #   boards/build.sh --generic rpi4            # leave out the profile's rustflags (target-cpu)
-#   boards/build.sh --features hardware rpi4  # cargo features too (spi, epaper, hardware)
+#   boards/build.sh --features "" rpi4        # cargo features (default for ARM boards: hardware,
+#                                             # i.e. spi + epaper; none for x86_64)
 #   boards/build.sh --list-targets            # the triples this script knows
 #   eval "$(boards/build.sh --env aarch64-unknown-linux-gnu)"    # cross env for cargo by hand
 #
@@ -109,7 +110,8 @@ toml_get() {
         }' "$file"
 }
 
-generic=0 target_override="" features=""
+generic=0 target_override=""
+unset features
 while [ $# -gt 0 ]; do
     case $1 in
         --list-targets) printf '%s\n' $KNOWN_TARGETS; exit 0 ;;
@@ -151,6 +153,11 @@ if [ "$generic" = 0 ] && [ -z "$target_override" ]; then
 fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
+# A board binary drives every panel a board may have (spi, epaper: pure Rust, ~1 MB);
+# --features "" leaves them out. PC builds have none unless asked (window needs SDL2).
+if [ -z "${features+set}" ]; then
+    [ "$target" = "$host" ] && features="" || features=hardware
+fi
 cargo_args=(build --release --locked)
 [ -n "$features" ] && cargo_args+=(--features "$features")
 if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
