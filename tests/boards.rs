@@ -286,3 +286,90 @@ fn install_script_stages_binary_unit_and_config() {
     assert!(again.status.success());
     assert_eq!(read("etc/petal/frame.toml"), "display = \"png:/tmp\"\n");
 }
+
+/// What systemd would run: the unit's ExecStart with the staged /etc/default/petal, against a
+/// copy of the sample config pointed at a temporary png display and gallery. There is no
+/// systemd here (nor in CI), so this checks the command line the unit hands to petal.
+#[test]
+fn the_units_command_line_runs_petal_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("root");
+    let status = StdCommand::new("bash")
+        .arg(root().join("boards/install.sh"))
+        .arg("--root")
+        .arg(&stage)
+        .args(["--board", "rpi4", "--binary", env!("CARGO_BIN_EXE_petal")])
+        .output()
+        .expect("bash runs boards/install.sh")
+        .status;
+    assert!(status.success());
+    let unit = std::fs::read_to_string(stage.join("etc/systemd/system/petal.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("unit has ExecStart");
+    let defaults = std::fs::read_to_string(stage.join("etc/default/petal")).unwrap();
+    let opts = defaults
+        .lines()
+        .find_map(|l| l.strip_prefix("PETAL_OPTS="))
+        .expect("PETAL_OPTS in /etc/default/petal")
+        .trim_matches('"')
+        .to_string();
+    // The sample config, with the screen and gallery moved into the temporary directory and
+    // one short cycle, so the run ends by itself.
+    let (shown, gallery) = (dir.path().join("shown"), dir.path().join("gallery"));
+    let staged_config = stage.join("etc/petal/frame.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&staged_config)
+        .unwrap()
+        .parse()
+        .expect("sample config is TOML");
+    config.insert("display".into(), format!("png:{}", shown.display()).into());
+    config.insert("gallery".into(), gallery.display().to_string().into());
+    for (key, value) in [("cycles", 1), ("morph", 0), ("steps", 2)] {
+        config.insert(key.into(), toml::Value::Integer(value));
+    }
+    std::fs::write(&staged_config, toml::to_string(&config).unwrap()).unwrap();
+    // systemd expands $PETAL_OPTS into words; the staged tree stands in for /.
+    let words: Vec<String> = exec
+        .split_whitespace()
+        .flat_map(|w| match w {
+            "$PETAL_OPTS" => opts.split_whitespace().map(str::to_string).collect(),
+            "/usr/local/bin/petal" => vec![stage.join("usr/local/bin/petal").display().to_string()],
+            "/etc/petal/frame.toml" => vec![staged_config.display().to_string()],
+            w => vec![w.to_string()],
+        })
+        .collect();
+    assert!(
+        words.iter().any(|w| w == "--board"),
+        "PETAL_OPTS names the board: {words:?}"
+    );
+    let mut cmd = runner_command(&words[0]);
+    cmd.args(&words[1..]);
+    let out = cmd.output().expect("the staged petal runs");
+    assert!(
+        out.status.success(),
+        "{words:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.join("current.png").is_file(), "nothing was shown");
+    assert_eq!(std::fs::read_dir(&gallery).unwrap().count(), 1);
+}
+
+/// A command for a binary built for the target: through cargo's runner (qemu) when the tests
+/// run under one, as `assert_cmd` does for `cargo_bin`. The runner variable is the one for a
+/// triple of this architecture (CARGO_TARGET_AARCH64_..._RUNNER under qemu-aarch64).
+fn runner_command(program: &str) -> StdCommand {
+    let prefix = format!("CARGO_TARGET_{}", std::env::consts::ARCH.to_uppercase());
+    let runner = std::env::vars()
+        .find(|(k, v)| k.starts_with(&prefix) && k.ends_with("_RUNNER") && !v.trim().is_empty())
+        .map(|(_, v)| v);
+    match runner {
+        Some(runner) => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = StdCommand::new(words.next().unwrap_or_default());
+            cmd.args(words).arg(program);
+            cmd
+        }
+        None => StdCommand::new(program),
+    }
+}
