@@ -71,3 +71,59 @@ impl DrawTarget for Canvas {
         )
     }
 }
+
+/// Implements `OriginDimensions` and `DrawTarget` for a display that draws into its `canvas`
+/// field: every display draws off-screen and puts the whole canvas on the screen in
+/// [`Display::show`](super::Display::show), so this part is the same for all of them.
+///
+/// `draw_into_canvas!(PngDisplay);` or, for a generic display,
+/// `draw_into_canvas!(Panel<S, P>, [S, P] where S: Bound, P: Bound);`
+macro_rules! draw_into_canvas {
+    ($ty:ty) => {
+        $crate::display::canvas::draw_into_canvas!(@impl [] $ty;);
+    };
+    ($ty:ty, [$($g:ident),+] $(where $($bound:tt)+)?) => {
+        $crate::display::canvas::draw_into_canvas!(@impl [$($g),+] $ty; $($($bound)+)?);
+    };
+    (@impl [$($g:ident),*] $ty:ty; $($bound:tt)*) => {
+        impl<$($g),*> ::embedded_graphics::geometry::OriginDimensions for $ty
+        where
+            $($bound)*
+        {
+            fn size(&self) -> ::embedded_graphics::geometry::Size {
+                ::embedded_graphics::geometry::OriginDimensions::size(&self.canvas)
+            }
+        }
+
+        impl<$($g),*> ::embedded_graphics::draw_target::DrawTarget for $ty
+        where
+            $($bound)*
+        {
+            type Color = ::embedded_graphics::pixelcolor::Rgb888;
+            type Error = $crate::error::Error;
+
+            fn draw_iter<I>(&mut self, pixels: I) -> ::core::result::Result<(), Self::Error>
+            where
+                I: IntoIterator<Item = ::embedded_graphics::Pixel<Self::Color>>,
+            {
+                ::embedded_graphics::draw_target::DrawTarget::draw_iter(&mut self.canvas, pixels)
+            }
+
+            fn fill_contiguous<I>(
+                &mut self,
+                area: &::embedded_graphics::primitives::Rectangle,
+                colors: I,
+            ) -> ::core::result::Result<(), Self::Error>
+            where
+                I: IntoIterator<Item = Self::Color>,
+            {
+                ::embedded_graphics::draw_target::DrawTarget::fill_contiguous(
+                    &mut self.canvas,
+                    area,
+                    colors,
+                )
+            }
+        }
+    };
+}
+pub(crate) use draw_into_canvas;

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorKind, ErrorType, InputPin, OutputPin};
 use embedded_hal::spi::SpiDevice;
@@ -23,6 +22,7 @@ use epd_waveshare::epd7in3f::Epd7in3f;
 use epd_waveshare::prelude::WaveshareDisplay;
 use image::RgbImage;
 
+use super::canvas::draw_into_canvas;
 use super::dither::{Palette, ACEP7_NOMINAL, DEFAULT_SATURATION};
 use super::epaper::{EpaperConfig, EpaperModel};
 use super::{Canvas, Display};
@@ -250,30 +250,7 @@ where
     }
 }
 
-impl<SPI, P, B, D> OriginDimensions for EpaperPanel<SPI, P, B, D> {
-    fn size(&self) -> Size {
-        self.canvas.size()
-    }
-}
-
-impl<SPI, P, B, D> DrawTarget for EpaperPanel<SPI, P, B, D> {
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        self.canvas.draw_iter(pixels)
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        self.canvas.fill_contiguous(area, colors)
-    }
-}
+draw_into_canvas!(EpaperPanel<SPI, P, B, D>, [SPI, P, B, D]);
 
 impl<SPI, P, B, D> Display for EpaperPanel<SPI, P, B, D>
 where

@@ -4,11 +4,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
 use image::RgbImage;
 
+use super::canvas::draw_into_canvas;
 use super::{Canvas, Display, Palette};
 use crate::error::{Error, Result};
 
@@ -98,30 +96,7 @@ impl MemoryDisplay {
     }
 }
 
-impl OriginDimensions for MemoryDisplay {
-    fn size(&self) -> Size {
-        self.canvas.size()
-    }
-}
-
-impl DrawTarget for MemoryDisplay {
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        self.canvas.draw_iter(pixels)
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        self.canvas.fill_contiguous(area, colors)
-    }
-}
+draw_into_canvas!(MemoryDisplay);
 
 impl Display for MemoryDisplay {
     fn describe(&self) -> String {

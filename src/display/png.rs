@@ -3,11 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
 use image::RgbImage;
 
+use super::canvas::draw_into_canvas;
 use super::{Canvas, Display};
 use crate::error::{Error, Result};
 use crate::picture::write_atomic;
@@ -64,30 +62,7 @@ impl PngDisplay {
     }
 }
 
-impl OriginDimensions for PngDisplay {
-    fn size(&self) -> Size {
-        self.canvas.size()
-    }
-}
-
-impl DrawTarget for PngDisplay {
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        self.canvas.draw_iter(pixels)
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        self.canvas.fill_contiguous(area, colors)
-    }
-}
+draw_into_canvas!(PngDisplay);
 
 impl Display for PngDisplay {
     fn describe(&self) -> String {

@@ -6,7 +6,6 @@
 
 use embedded_graphics::pixelcolor::{Rgb565, Rgb888};
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::spi::SpiDevice;
@@ -15,6 +14,7 @@ use mipidsi::models::{ILI9341Rgb565, Model, ST7789};
 use mipidsi::options::{ColorInversion, ColorOrder, Orientation, Rotation};
 use mipidsi::InitError;
 
+use super::canvas::draw_into_canvas;
 use super::spi::{SpiConfig, SpiModel};
 use super::{Canvas, Display};
 use crate::error::{Error, Result};
@@ -268,42 +268,14 @@ fn rgb565(c: Rgb888) -> Rgb565 {
     Rgb565::new(c.r() >> 3, c.g() >> 2, c.b() >> 3)
 }
 
-impl<SPI, P> OriginDimensions for SpiPanel<SPI, P>
-where
-    SPI: SpiDevice,
-    SPI::Error: std::fmt::Display,
-    P: OutputPin,
-    P::Error: std::fmt::Display,
-{
-    fn size(&self) -> Size {
-        self.canvas.size()
-    }
-}
-
-impl<SPI, P> DrawTarget for SpiPanel<SPI, P>
-where
-    SPI: SpiDevice,
-    SPI::Error: std::fmt::Display,
-    P: OutputPin,
-    P::Error: std::fmt::Display,
-{
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        self.canvas.draw_iter(pixels)
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        self.canvas.fill_contiguous(area, colors)
-    }
-}
+draw_into_canvas!(
+    SpiPanel<SPI, P>,
+    [SPI, P] where
+        SPI: SpiDevice,
+        SPI::Error: std::fmt::Display,
+        P: OutputPin,
+        P::Error: std::fmt::Display,
+);
 
 impl<SPI, P> Display for SpiPanel<SPI, P>
 where

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::Rectangle;
 use embedded_graphics_simulator::{
     OutputSettingsBuilder, SimulatorDisplay, SimulatorEvent, Window,
 };
 
+use super::canvas::draw_into_canvas;
 use super::{Canvas, Display};
 use crate::error::{Error, Result};
 
@@ -62,30 +62,7 @@ impl WindowDisplay {
     }
 }
 
-impl OriginDimensions for WindowDisplay {
-    fn size(&self) -> Size {
-        self.canvas.size()
-    }
-}
-
-impl DrawTarget for WindowDisplay {
-    type Color = Rgb888;
-    type Error = Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Pixel<Rgb888>>,
-    {
-        self.canvas.draw_iter(pixels)
-    }
-
-    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
-    where
-        I: IntoIterator<Item = Rgb888>,
-    {
-        self.canvas.fill_contiguous(area, colors)
-    }
-}
+draw_into_canvas!(WindowDisplay);
 
 impl Display for WindowDisplay {
     fn describe(&self) -> String {
