@@ -13,9 +13,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Set by .ci/cross when the tests run under qemu-user, where one sampler step of the
-/// embedded model costs ~45 s of CPU (every float op is emulated): the inference tests then paint
-/// one step of one board. The profiles themselves are the same data on every target, and the
+/// Set by .ci/cross when the tests run under qemu-user, where one 1-step picture of the
+/// embedded model takes ~6 s (emulated Cortex-A72/A7): the inference tests then paint one step
+/// of one board. The profiles themselves are the same data on every target, and the
 /// native run checks every board with its own steps.
 fn emulated() -> bool {
     std::env::var_os("PETAL_TEST_EMULATED").is_some()
