@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::options::{distinct_gpios, Options};
+use super::options::{distinct_gpios, rotated, unknown_model, Options};
 use super::spi::{DEFAULT_GPIOCHIP, DEFAULT_SPI_DEVICE};
 use crate::error::Result;
 
@@ -68,26 +68,20 @@ pub struct EpaperConfig {
 impl EpaperConfig {
     /// Width and height of what is drawn, after rotation.
     pub fn dimensions(&self) -> (u32, u32) {
-        let (w, h) = self.model.size();
-        if self.rotate % 180 == 90 {
-            (h, w)
-        } else {
-            (w, h)
-        }
+        rotated(self.model.size(), self.rotate)
     }
 
     pub(crate) fn parse(target: Option<&str>, opts: &mut Options) -> Result<Self> {
         let name = target.unwrap_or("");
         let model = EpaperModel::parse(name).ok_or_else(|| {
-            opts.err(format!(
-                "{} (expected epaper:MODEL with MODEL one of {}, like epaper:7in3f)",
-                if name.is_empty() {
-                    "no panel model".to_string()
-                } else {
-                    format!("unknown e-paper model {name:?}")
-                },
-                EpaperModel::NAMES
-            ))
+            unknown_model(
+                opts,
+                "epaper",
+                "e-paper",
+                name,
+                EpaperModel::NAMES,
+                "epaper:7in3f",
+            )
         })?;
         let device = opts.path("dev", DEFAULT_SPI_DEVICE)?;
         let gpiochip = opts.path("gpiochip", DEFAULT_GPIOCHIP)?;

@@ -130,3 +130,31 @@ pub(crate) fn distinct_gpios(opts: &Options, pins: &[(&str, Option<u32>)]) -> Re
     }
     Ok(())
 }
+
+/// Width and height after turning a panel by `rotate` degrees clockwise (90 and 270 swap them).
+pub(crate) fn rotated((w, h): (u32, u32), rotate: u16) -> (u32, u32) {
+    if rotate % 180 == 90 {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
+/// The error for a missing or unknown panel model in `kind:MODEL` (`example`: a whole spec).
+pub(crate) fn unknown_model(
+    opts: &Options,
+    kind: &str,
+    what: &str,
+    name: &str,
+    names: &str,
+    example: &str,
+) -> Error {
+    let problem = if name.is_empty() {
+        "no panel model".to_string()
+    } else {
+        format!("unknown {what} model {name:?}")
+    };
+    opts.err(format!(
+        "{problem} (expected {kind}:MODEL with MODEL one of {names}, like {example})"
+    ))
+}

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::options::{distinct_gpios, Options};
+use super::options::{distinct_gpios, rotated, unknown_model, Options};
 use crate::error::Result;
 
 pub const DEFAULT_SPI_DEVICE: &str = "/dev/spidev0.0";
@@ -82,26 +82,14 @@ pub struct SpiConfig {
 impl SpiConfig {
     /// Width and height of what is drawn, after rotation.
     pub fn dimensions(&self) -> (u32, u32) {
-        let (w, h) = self.size;
-        if self.rotate % 180 == 90 {
-            (h, w)
-        } else {
-            (w, h)
-        }
+        rotated(self.size, self.rotate)
     }
 
     pub(crate) fn parse(target: Option<&str>, opts: &mut Options) -> Result<Self> {
         let name = target.unwrap_or("");
         let model = SpiModel::parse(name).ok_or_else(|| {
-            opts.err(format!(
-                "{} (expected spi:MODEL with MODEL one of {}, like spi:st7789?dc=25&rst=27&bl=18)",
-                if name.is_empty() {
-                    "no panel model".to_string()
-                } else {
-                    format!("unknown panel model {name:?}")
-                },
-                SpiModel::NAMES
-            ))
+            let example = "spi:st7789?dc=25&rst=27&bl=18";
+            unknown_model(opts, "spi", "panel", name, SpiModel::NAMES, example)
         })?;
         let device = opts.path("dev", DEFAULT_SPI_DEVICE)?;
         let gpiochip = opts.path("gpiochip", DEFAULT_GPIOCHIP)?;
