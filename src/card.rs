@@ -1,4 +1,6 @@
-//! The model card (`card.json`, schema version 1; JSON Schema in `models/card.schema.json`).
+//! The model card (`card.json`, schema versions 1 and 2; JSON Schema in
+//! `models/card.schema.json`). Version 2 added v-prediction; a version-1 card is always
+//! epsilon-prediction and still loads.
 //!
 //! The card is the contract between the Python recipe and this runtime: it says what the ONNX
 //! file expects (input names, shapes, timestep units), which noise schedule the model was
@@ -10,9 +12,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::sampler::Prediction;
 use crate::schedule::ScheduleSpec;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest card version this petal reads (and the one the recipe writes).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest card version this petal still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelCard {
@@ -24,7 +30,7 @@ pub struct ModelCard {
     pub channels: usize,
     pub value_range: [f32; 2],
     pub schedule: ScheduleSpec,
-    pub prediction: String,
+    pub prediction: Prediction,
     pub inputs: Inputs,
     pub output: TensorSpec,
     #[serde(default)]
@@ -87,16 +93,17 @@ impl ModelCard {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.schema_version != SCHEMA_VERSION {
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&self.schema_version) {
             return Err(format!(
-                "schema_version {} is not supported (this petal reads version {SCHEMA_VERSION})",
+                "schema_version {} is not supported (this petal reads versions \
+                 {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})",
                 self.schema_version
             ));
         }
-        if self.prediction != "epsilon" {
+        if self.schema_version == 1 && self.prediction != Prediction::Epsilon {
             return Err(format!(
-                "prediction {:?} is not supported (petal's samplers take \"epsilon\")",
-                self.prediction
+                "prediction {:?} needs schema_version 2 (version 1 cards are \"epsilon\" only)",
+                self.prediction.name()
             ));
         }
         let image = [1, self.channels, self.resolution, self.resolution];

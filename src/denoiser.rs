@@ -12,12 +12,13 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::card::ModelCard;
 use crate::error::{Error, Result};
-use crate::sampler::Denoiser;
+use crate::sampler::{Denoiser, Prediction};
 
 pub struct TractDenoiser {
     state: TypedSimpleState,
     image_shape: [usize; 4],
     t_is_int: bool,
+    prediction: Prediction,
     pub load_time: Duration,
     pub optimize_time: Duration,
     pub node_count: usize,
@@ -141,6 +142,7 @@ impl TractDenoiser {
             state,
             image_shape: [s[0], s[1], s[2], s[3]],
             t_is_int: card.inputs.t.dtype == "int64",
+            prediction: card.prediction,
             load_time,
             optimize_time,
             node_count,
@@ -189,11 +191,15 @@ fn check_output(typed: &TypedModel, card: &ModelCard, what: &str) -> Result<()> 
 }
 
 impl Denoiser for TractDenoiser {
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+    fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
         self.run(x, t).map_err(|e| Error::Model {
             what: "inference".into(),
             msg: format!("{e:#}"),
         })
+    }
+
+    fn prediction(&self) -> Prediction {
+        self.prediction
     }
 }
 

@@ -3,7 +3,8 @@
 //! diffusers (tests/fixtures/samplers.json, written by make_sampler_fixture.py).
 
 use petal::sampler::{
-    sample, standard_normal, Ddim, Ddpm, Denoiser, SamplerConfig, SamplerKind, Scheduler,
+    sample, standard_normal, Ddim, Ddpm, Denoiser, ModelOutput, Prediction, SamplerConfig,
+    SamplerKind, Scheduler,
 };
 use petal::schedule::{NoiseSchedule, ScheduleKind, ScheduleSpec, Spacing};
 use petal::{Error, Result};
@@ -36,10 +37,13 @@ fn no_progress() -> impl FnMut(usize, &[f32]) -> Result<()> {
 
 /// For data x0 ~ N(mu, diag(s^2)), x_t = sqrt(a) x0 + sqrt(1-a) eps gives
 /// E[eps | x_t] = sqrt(1-a) (x_t - sqrt(a) mu) / (a s^2 + 1 - a): the best possible denoiser.
+/// As a v-predictor it returns v = sqrt(a) E[eps | x_t] - sqrt(1-a) E[x0 | x_t], computed
+/// directly (not through an f32 eps).
 struct GaussianOracle {
     alphas_cumprod: Vec<f64>,
     mu: Vec<f64>,
     s: Vec<f64>,
+    prediction: Prediction,
 }
 
 impl GaussianOracle {
@@ -49,7 +53,13 @@ impl GaussianOracle {
             alphas_cumprod: schedule.alphas_cumprod.clone(),
             mu: (0..d).map(|k| 0.5 * (1.3 * k as f64 + 0.2).sin()).collect(),
             s: (0..d).map(|k| 0.2 + 0.05 * k as f64).collect(),
+            prediction: Prediction::Epsilon,
         }
+    }
+
+    fn predicting(mut self, prediction: Prediction) -> Self {
+        self.prediction = prediction;
+        self
     }
 
     fn dim(&self) -> usize {
@@ -67,14 +77,27 @@ impl GaussianOracle {
 }
 
 impl Denoiser for GaussianOracle {
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+    fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
         let a = self.alphas_cumprod[t];
+        let (alpha, sigma) = (a.sqrt(), (1.0 - a).sqrt());
         Ok(x.iter()
             .zip(self.mu.iter().zip(&self.s))
             .map(|(&x, (mu, s))| {
-                ((1.0 - a).sqrt() * (f64::from(x) - a.sqrt() * mu) / (a * s * s + 1.0 - a)) as f32
+                let dev = f64::from(x) - alpha * mu;
+                let v = a * s * s + 1.0 - a;
+                let eps = sigma * dev / v;
+                let x0 = mu + alpha * s * s / v * dev;
+                let out = match self.prediction {
+                    Prediction::Epsilon => eps,
+                    Prediction::V => alpha * eps - sigma * x0,
+                };
+                out as f32
             })
             .collect())
+    }
+
+    fn prediction(&self) -> Prediction {
+        self.prediction
     }
 }
 
@@ -148,7 +171,11 @@ fn closed_form_law(oracle: &GaussianOracle, timesteps: &[usize], eta: Option<f64
 /// With the Gaussian oracle a deterministic sampler is an affine map x_T -> b + K x_T per
 /// dimension, so its output law is exactly N(b, K^2); two runs measure it.
 fn affine_law(schedule: &NoiseSchedule, cfg: &SamplerConfig) -> Law {
-    let mut oracle = GaussianOracle::new(schedule);
+    affine_law_of(schedule, cfg, Prediction::Epsilon)
+}
+
+fn affine_law_of(schedule: &NoiseSchedule, cfg: &SamplerConfig, prediction: Prediction) -> Law {
+    let mut oracle = GaussianOracle::new(schedule).predicting(prediction);
     let d = oracle.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut run = |x: f32| {
@@ -336,6 +363,137 @@ fn ddim_matches_its_closed_form_law() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// v-prediction: the same samplers, well conditioned at every timestep.
+// ---------------------------------------------------------------------------------------------
+
+fn assert_laws_close(what: &str, got: &Law, want: &Law, mean_tol: f64, var_tol: f64) {
+    for k in 0..got.mean.len() {
+        let dm = (got.mean[k] - want.mean[k]).abs();
+        let dv = (got.var[k] / want.var[k] - 1.0).abs();
+        assert!(
+            dm < mean_tol && dv < var_tol,
+            "{what}, dim {k}: |mean diff| {dm:e} (tol {mean_tol:e}), |var ratio - 1| {dv:e} \
+             (tol {var_tol:e}); got {got:?}, want {want:?}"
+        );
+    }
+}
+
+/// With epsilon prediction the cosine schedule's first step amplifies f32 rounding ~20,000x
+/// (see ddim_matches_its_closed_form_law); v-prediction meets the linear schedule's tight bounds
+/// on the cosine schedule too.
+#[test]
+fn v_prediction_ddim_matches_its_closed_form_law_tightly_on_cosine() {
+    for steps in [5, 20, 100] {
+        let cfg = config(SamplerKind::Ddim { eta: 0.0 }, steps);
+        let measured = affine_law_of(&cosine(), &cfg, Prediction::V);
+        let closed = exact_law(&cosine(), &cfg);
+        assert_laws_close(&format!("ddim/{steps} v"), &measured, &closed, 1e-5, 1e-4);
+    }
+}
+
+/// Where both parameterisations are well conditioned (the linear schedule ends at alpha_bar
+/// 4e-5, not 2e-9), a v model and an eps model of the same data give the same sampler output.
+#[test]
+fn v_and_epsilon_models_give_the_same_samples_when_both_are_well_conditioned() {
+    for kind in [
+        SamplerKind::Ddim { eta: 0.0 },
+        SamplerKind::DpmSolver2M,
+        SamplerKind::DpmSolver3M,
+    ] {
+        let cfg = config(kind, 20);
+        let v = affine_law_of(&linear(), &cfg, Prediction::V);
+        let eps = affine_law_of(&linear(), &cfg, Prediction::Epsilon);
+        assert_laws_close(&format!("{kind}/20 linear"), &v, &eps, 2e-5, 2e-4);
+    }
+}
+
+/// DPM-Solver++ with a v model on the cosine schedule lands on the data law, unclipped, with
+/// the same allowances as the eps model (dpm_solver_2m/3m_samples_the_data_distribution).
+#[test]
+fn v_prediction_dpm_solver_samples_the_data_distribution() {
+    let schedule = cosine();
+    let oracle = GaussianOracle::new(&schedule);
+    for (kind, steps, var_tol) in [
+        (SamplerKind::DpmSolver2M, 25, 0.04),
+        (SamplerKind::DpmSolver3M, 50, 0.01),
+    ] {
+        let cfg = config(kind, steps);
+        let law = affine_law_of(&schedule, &cfg, Prediction::V);
+        let t_last = *timesteps_of(&schedule, &cfg).last().unwrap();
+        for k in 0..oracle.dim() {
+            let dm = (law.mean[k] - oracle.mu[k]).abs() / oracle.s[k];
+            let dv = law.var[k] / oracle.ideal_var(k, t_last) - 1.0;
+            assert!(
+                dm < 1e-4 && dv.abs() < var_tol,
+                "{kind}/{steps} v, dim {k}: |mean - mu| / s = {dm:e}, var / ideal - 1 = {dv:e}"
+            );
+        }
+    }
+}
+
+/// The conversion itself: from x = alpha x0 + sigma eps and v = alpha eps - sigma x0,
+/// ModelOutput recovers x0 and eps, for both kinds of output, at noise levels from almost clean
+/// to the cosine schedule's last step.
+#[test]
+fn model_output_recovers_x0_and_eps() {
+    let x0 = [0.9f64, -0.3, 0.0, -1.0, 0.45];
+    let eps = [1.2f64, -0.7, 2.5, 0.1, -1.9];
+    for a in [0.9999, 0.5, 1e-3, 2.4e-9] {
+        let (alpha, sigma) = (f64::sqrt(a), f64::sqrt(1.0 - a));
+        let x: Vec<f32> = x0
+            .iter()
+            .zip(&eps)
+            .map(|(x0, e)| (alpha * x0 + sigma * e) as f32)
+            .collect();
+        // What the network would return, from the f32 sample it was given.
+        let xs: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let v: Vec<f32> = x0
+            .iter()
+            .zip(&xs)
+            .map(|(x0, x)| ((x - alpha * x0) / sigma * alpha - sigma * x0) as f32)
+            .collect();
+        let out = ModelOutput::new(Prediction::V, &v);
+        let got_x0 = out.x0(&x, alpha, sigma, false);
+        let got_eps = out.eps_estimate(&x, alpha, sigma);
+        for k in 0..x0.len() {
+            let want_eps = (xs[k] - alpha * x0[k]) / sigma;
+            assert!(
+                (got_x0[k] - x0[k]).abs() < 1e-6,
+                "a={a}: x0 {} vs {}",
+                got_x0[k],
+                x0[k]
+            );
+            assert!(
+                (got_eps[k] - want_eps).abs() < 1e-6,
+                "a={a}: eps {} vs {want_eps}",
+                got_eps[k]
+            );
+        }
+        let clipped = out.x0(&x, alpha, sigma, true);
+        assert!(clipped.iter().all(|v| (-1.0..=1.0).contains(v)));
+        // The same x0 from an eps output, where it is well conditioned.
+        if a >= 1e-3 {
+            let e: Vec<f32> = xs
+                .iter()
+                .zip(&x0)
+                .map(|(x, x0)| ((x - alpha * x0) / sigma) as f32)
+                .collect();
+            let from_eps = ModelOutput::eps(&e).x0(&x, alpha, sigma, false);
+            for k in 0..x0.len() {
+                assert!((from_eps[k] - x0[k]).abs() < 1e-4, "a={a}: {from_eps:?}");
+            }
+        }
+    }
+    assert_eq!("v".parse::<Prediction>().unwrap(), Prediction::V);
+    assert_eq!(
+        "epsilon".parse::<Prediction>().unwrap(),
+        Prediction::Epsilon
+    );
+    let err = "x0".parse::<Prediction>().unwrap_err().to_string();
+    assert!(err.contains("\"x0\"") && err.contains("\"v\""), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Determinism and the sample() driver.
 // ---------------------------------------------------------------------------------------------
 
@@ -388,7 +546,7 @@ struct Counting {
 }
 
 impl Denoiser for Counting {
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+    fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
         self.calls.push(t);
         Ok(vec![self.value; self.out_len.unwrap_or(x.len())])
     }
@@ -761,6 +919,8 @@ struct Case {
     clip: bool,
     #[serde(default)]
     eta: f32,
+    #[serde(default)]
+    prediction: Prediction,
     schedule: String,
     timesteps: Vec<usize>,
     trajectory: Vec<Vec<f32>>,
@@ -854,14 +1014,16 @@ fn spacings_match_diffusers() {
     assert!(compared > 60, "{compared}");
 }
 
-/// The fixture's model: the exact Gaussian denoiser plus a perturbation that vanishes at high
-/// noise, evaluated with the same operation order as the Python script.
+/// The fixture's model: the exact Gaussian denoiser plus a perturbation (one that vanishes at
+/// high noise for eps, a constant-size one for v), evaluated with the same operation order as
+/// the Python script.
 struct FixtureModel {
     alphas_cumprod: Vec<f64>,
+    prediction: Prediction,
 }
 
 impl Denoiser for FixtureModel {
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+    fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
         let a = self.alphas_cumprod[t];
         let s = 0.5f64;
         Ok(x.iter()
@@ -869,11 +1031,29 @@ impl Denoiser for FixtureModel {
             .map(|(k, &xk)| {
                 let (xk, kf) = (f64::from(xk), k as f64);
                 let mu = 0.6 * (0.7 * kf + 0.3).sin();
-                let mut e = (1.0 - a).sqrt() * (xk - a.sqrt() * mu) / (a * s * s + 1.0 - a);
-                e += 0.1 * a.sqrt() * (3.0 * xk + 0.5 * kf).sin();
-                e as f32
+                let out = match self.prediction {
+                    Prediction::Epsilon => {
+                        let mut e = (1.0 - a).sqrt() * (xk - a.sqrt() * mu) / (a * s * s + 1.0 - a);
+                        e += 0.1 * a.sqrt() * (3.0 * xk + 0.5 * kf).sin();
+                        e
+                    }
+                    Prediction::V => {
+                        let dev = xk - a.sqrt() * mu;
+                        let var = a * s * s + 1.0 - a;
+                        let e = (1.0 - a).sqrt() * dev / var;
+                        let x0 = mu + a.sqrt() * s * s / var * dev;
+                        let mut v = a.sqrt() * e - (1.0 - a).sqrt() * x0;
+                        v += 0.05 * (3.0 * xk + 0.5 * kf).sin();
+                        v
+                    }
+                };
+                out as f32
             })
             .collect())
+    }
+
+    fn prediction(&self) -> Prediction {
+        self.prediction
     }
 }
 
@@ -905,6 +1085,7 @@ fn run_case(case: &Case, schedule: &NoiseSchedule, x_init: &[f32]) -> Vec<(Vec<f
     };
     let mut model = FixtureModel {
         alphas_cumprod: schedule.alphas_cumprod.clone(),
+        prediction: case.prediction,
     };
     let ts = cfg.build(schedule).unwrap().timesteps().to_vec();
     assert_eq!(ts, case.timesteps, "{} timesteps", case.sampler);
@@ -926,12 +1107,13 @@ fn run_case(case: &Case, schedule: &NoiseSchedule, x_init: &[f32]) -> Vec<(Vec<f
     let mut x = x_init.to_vec();
     let mut out = vec![];
     for (i, &t) in ts.iter().enumerate() {
-        let eps = model.predict_eps(&x, t).unwrap();
+        let raw = model.predict(&x, t).unwrap();
+        let output = ModelOutput::new(case.prediction, &raw);
         let noise = fixture_noise(i, x.len());
         let step = match &mut stepper {
-            Stepper::Ddpm(s) => s.step_with_noise(&eps, i, &x, Some(&noise)),
-            Stepper::Ddim(s) => s.step_with_noise(&eps, i, &x, Some(&noise)),
-            Stepper::Other(s) => s.step(&eps, i, &x, &mut rng),
+            Stepper::Ddpm(s) => s.step_with_noise(output, i, &x, Some(&noise)),
+            Stepper::Ddim(s) => s.step_with_noise(output, i, &x, Some(&noise)),
+            Stepper::Other(s) => s.step(output, i, &x, &mut rng),
         };
         x = step.prev_sample.clone();
         out.push((step.prev_sample, step.pred_x0));
@@ -955,8 +1137,14 @@ fn trajectories_match_diffusers() {
             linear()
         };
         let name = format!(
-            "{} eta={} {} {} steps={} clip={}",
-            case.sampler, case.eta, case.schedule, case.spacing, case.steps, case.clip
+            "{} eta={} {} {} steps={} clip={} prediction={}",
+            case.sampler,
+            case.eta,
+            case.schedule,
+            case.spacing,
+            case.steps,
+            case.clip,
+            case.prediction
         );
         let ours = run_case(case, &schedule, &fx.x_init_values);
         assert_eq!(ours.len(), case.trajectory.len(), "{name}");
@@ -1009,6 +1197,7 @@ fn sample_returns_the_final_step_of_the_fixture() {
     let mut sched = cfg.build(&schedule).unwrap();
     let mut model = FixtureModel {
         alphas_cumprod: schedule.alphas_cumprod.clone(),
+        prediction: case.prediction,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut last_x0 = vec![];

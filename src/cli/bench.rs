@@ -160,13 +160,13 @@ fn bench_one(
         let t_max = card.schedule.num_timesteps - 1;
         // Two untimed runs: first-call allocations and cache warm-up are not a step's cost.
         for _ in 0..2 {
-            d.predict_eps(&x, t_max)?;
+            d.predict(&x, t_max)?;
         }
         let mut times = Vec::with_capacity(args.runs);
         for i in 0..args.runs {
             let t = t_max - (i * t_max) / args.runs.max(1);
             let t0 = Instant::now();
-            std::hint::black_box(d.predict_eps(&x, t)?);
+            std::hint::black_box(d.predict(&x, t)?);
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);

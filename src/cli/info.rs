@@ -24,6 +24,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         card.resolution, card.resolution, card.channels, card.value_range
     );
     println!("schedule  {}", serde_json::to_string(&card.schedule)?);
+    println!("predicts  {}", card.prediction);
     println!(
         "inputs    {} {:?} {}, {} {:?} {} ({})",
         card.inputs.x.name,

@@ -3,6 +3,7 @@
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::ModelOutput;
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
 
@@ -36,27 +37,15 @@ pub(crate) fn check_timesteps(schedule: &NoiseSchedule, timesteps: &[usize]) -> 
 }
 
 /// Panics on a length mismatch, which only a buggy caller can produce (see `Scheduler::step`).
-pub(crate) fn check_lengths(eps: &[f32], x: &[f32], noise: Option<&[f32]>) {
-    assert_eq!(eps.len(), x.len(), "eps and x must have the same length");
+pub(crate) fn check_lengths(out: &ModelOutput<'_>, x: &[f32], noise: Option<&[f32]>) {
+    assert_eq!(
+        out.len(),
+        x.len(),
+        "the model output and x must have the same length"
+    );
     if let Some(n) = noise {
         assert_eq!(n.len(), x.len(), "noise and x must have the same length");
     }
-}
-
-/// The clean-image estimate implied by an epsilon prediction,
-/// `x0 = (x - sqrt(1 - a) * eps) / sqrt(a)`, optionally clipped to the model's value range.
-pub(crate) fn predict_x0(x: &[f32], eps: &[f32], alpha: f64, sigma: f64, clip: bool) -> Vec<f64> {
-    x.iter()
-        .zip(eps)
-        .map(|(&x, &e)| {
-            let x0 = (f64::from(x) - sigma * f64::from(e)) / alpha;
-            if clip {
-                x0.clamp(-1.0, 1.0)
-            } else {
-                x0
-            }
-        })
-        .collect()
 }
 
 /// The step both DDPM and DDIM take once their coefficients are known:
@@ -65,7 +54,7 @@ pub(crate) fn predict_x0(x: &[f32], eps: &[f32], alpha: f64, sigma: f64, clip: b
 pub(crate) fn affine_step(
     x0: &[f64],
     c_x0: f64,
-    other: &[f32],
+    other: &[f64],
     c_other: f64,
     std: f64,
     noise: Option<&[f32]>,
@@ -75,7 +64,7 @@ pub(crate) fn affine_step(
         .zip(other)
         .enumerate()
         .map(|(k, (&x0, &o))| {
-            let mut v = c_x0 * x0 + c_other * f64::from(o);
+            let mut v = c_x0 * x0 + c_other * o;
             if let Some(n) = noise {
                 v += std * f64::from(n[k]);
             }

@@ -6,8 +6,8 @@
 
 use rand::RngCore;
 
-use super::common::{affine_step, check_lengths, check_timesteps, predict_x0, standard_normal};
-use super::{Scheduler, StepOutput};
+use super::common::{affine_step, check_lengths, check_timesteps, standard_normal};
+use super::{ModelOutput, Scheduler, StepOutput};
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
 
@@ -56,16 +56,18 @@ impl Ddim {
     /// `None` leaves the noise term out.
     pub fn step_with_noise(
         &self,
-        eps: &[f32],
+        out: ModelOutput<'_>,
         index: usize,
         x: &[f32],
         noise: Option<&[f32]>,
     ) -> StepOutput {
-        check_lengths(eps, x, noise);
+        check_lengths(&out, x, noise);
         let a = self.alphas[index];
         // After the last timestep comes the clean image: alpha_bar = 1.
         let a_prev = self.alphas.get(index + 1).copied().unwrap_or(1.0);
-        let x0 = predict_x0(x, eps, a.sqrt(), (1.0 - a).sqrt(), self.clip_x0);
+        let (alpha, sigma) = (a.sqrt(), (1.0 - a).sqrt());
+        let x0 = out.x0(x, alpha, sigma, self.clip_x0);
+        let eps = out.eps_estimate(x, alpha, sigma);
 
         let variance = (1.0 - a_prev) / (1.0 - a) * (1.0 - a / a_prev);
         let std = self.eta * variance.sqrt();
@@ -73,7 +75,7 @@ impl Ddim {
         let dir = (1.0 - a_prev - std * std).max(0.0).sqrt();
         let sqrt_a_prev = a_prev.sqrt();
 
-        affine_step(&x0, sqrt_a_prev, eps, dir, std, noise)
+        affine_step(&x0, sqrt_a_prev, &eps, dir, std, noise)
     }
 }
 
@@ -82,10 +84,16 @@ impl Scheduler for Ddim {
         &self.timesteps
     }
 
-    fn step(&mut self, eps: &[f32], index: usize, x: &[f32], rng: &mut dyn RngCore) -> StepOutput {
+    fn step(
+        &mut self,
+        out: ModelOutput<'_>,
+        index: usize,
+        x: &[f32],
+        rng: &mut dyn RngCore,
+    ) -> StepOutput {
         let noise = self
             .needs_noise(index)
             .then(|| standard_normal(rng, x.len()));
-        self.step_with_noise(eps, index, x, noise.as_deref())
+        self.step_with_noise(out, index, x, noise.as_deref())
     }
 }

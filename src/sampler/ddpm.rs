@@ -5,8 +5,8 @@
 
 use rand::RngCore;
 
-use super::common::{affine_step, check_lengths, check_timesteps, predict_x0, standard_normal};
-use super::{Scheduler, StepOutput};
+use super::common::{affine_step, check_lengths, check_timesteps, standard_normal};
+use super::{ModelOutput, Scheduler, StepOutput};
 use crate::schedule::NoiseSchedule;
 use crate::Result;
 
@@ -42,15 +42,15 @@ impl Ddpm {
     /// One step with caller-supplied standard normal `noise`; `None` gives the posterior mean.
     pub fn step_with_noise(
         &self,
-        eps: &[f32],
+        out: ModelOutput<'_>,
         index: usize,
         x: &[f32],
         noise: Option<&[f32]>,
     ) -> StepOutput {
-        check_lengths(eps, x, noise);
+        check_lengths(&out, x, noise);
         let a = self.alphas[index];
         let a_prev = self.alphas.get(index + 1).copied().unwrap_or(1.0);
-        let x0 = predict_x0(x, eps, a.sqrt(), (1.0 - a).sqrt(), self.clip_x0);
+        let x0 = out.x0(x, a.sqrt(), (1.0 - a).sqrt(), self.clip_x0);
 
         // Formula (7) of Ho et al. for a jump from alpha_bar `a` to `a_prev`.
         let cur_alpha = a / a_prev;
@@ -59,7 +59,8 @@ impl Ddpm {
         let c_x = cur_alpha.sqrt() * (1.0 - a_prev) / (1.0 - a);
         let std = ((1.0 - a_prev) / (1.0 - a) * cur_beta).max(0.0).sqrt();
 
-        affine_step(&x0, c_x0, x, c_x, std, noise)
+        let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        affine_step(&x0, c_x0, &x, c_x, std, noise)
     }
 }
 
@@ -68,10 +69,16 @@ impl Scheduler for Ddpm {
         &self.timesteps
     }
 
-    fn step(&mut self, eps: &[f32], index: usize, x: &[f32], rng: &mut dyn RngCore) -> StepOutput {
+    fn step(
+        &mut self,
+        out: ModelOutput<'_>,
+        index: usize,
+        x: &[f32],
+        rng: &mut dyn RngCore,
+    ) -> StepOutput {
         let noise = self
             .needs_noise(index)
             .then(|| standard_normal(rng, x.len()));
-        self.step_with_noise(eps, index, x, noise.as_deref())
+        self.step_with_noise(out, index, x, noise.as_deref())
     }
 }

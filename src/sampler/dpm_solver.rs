@@ -9,8 +9,8 @@
 
 use rand::RngCore;
 
-use super::common::{check_lengths, check_timesteps, predict_x0, to_f32};
-use super::{Scheduler, StepOutput};
+use super::common::{check_lengths, check_timesteps, to_f32};
+use super::{ModelOutput, Scheduler, StepOutput};
 use crate::schedule::NoiseSchedule;
 use crate::{Error, Result};
 
@@ -83,15 +83,21 @@ impl Scheduler for DpmSolverPP {
         &self.timesteps
     }
 
-    fn step(&mut self, eps: &[f32], index: usize, x: &[f32], _rng: &mut dyn RngCore) -> StepOutput {
-        check_lengths(eps, x, None);
+    fn step(
+        &mut self,
+        out: ModelOutput<'_>,
+        index: usize,
+        x: &[f32],
+        _rng: &mut dyn RngCore,
+    ) -> StepOutput {
+        check_lengths(&out, x, None);
         assert_eq!(
             index, self.next_index,
             "DPM-Solver++ steps must be taken in order on a fresh scheduler"
         );
         self.next_index += 1;
         let i = index;
-        let x0 = predict_x0(x, eps, self.alpha[i], self.sigma[i], self.clip_x0);
+        let x0 = out.x0(x, self.alpha[i], self.sigma[i], self.clip_x0);
         if self.history.len() == self.order {
             self.history.remove(0);
         }

@@ -1,5 +1,5 @@
-//! Samplers: turn pure noise into an image by repeatedly asking a [`Denoiser`] for the noise
-//! in its input and stepping towards less noise with a [`Scheduler`].
+//! Samplers: turn pure noise into an image by repeatedly asking a [`Denoiser`] about its input
+//! (the noise in it, or its velocity) and stepping towards less noise with a [`Scheduler`].
 //!
 //! The split mirrors diffusers: the scheduler owns the step rule and the timesteps, the
 //! denoiser owns the network, and [`sample`] drives one against the other. A scheduler is built
@@ -10,20 +10,27 @@ mod config;
 mod ddim;
 mod ddpm;
 mod dpm_solver;
+mod prediction;
 
 pub use common::standard_normal;
 pub use config::{SamplerConfig, SamplerKind};
 pub use ddim::Ddim;
 pub use ddpm::Ddpm;
 pub use dpm_solver::DpmSolverPP;
+pub use prediction::{ModelOutput, Prediction};
 
 use crate::{Error, Result};
 
-/// A noise-prediction model.
+/// A denoising model: the network, or an exact analytic stand-in in tests.
 pub trait Denoiser {
-    /// Predicts the noise in `x` (one image, flat CHW, in model space [-1, 1]) at integer
-    /// timestep `t`; the result has the same length as `x`.
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>>;
+    /// The model's output for `x` (one image, flat CHW, in model space [-1, 1]) at integer
+    /// timestep `t`: the quantity named by [`Denoiser::prediction`], as long as `x`.
+    fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>>;
+
+    /// What [`Denoiser::predict`] returns; schedulers convert it through [`ModelOutput`].
+    fn prediction(&self) -> Prediction {
+        Prediction::Epsilon
+    }
 }
 
 /// The result of one scheduler step.
@@ -40,14 +47,14 @@ pub trait Scheduler {
     /// The timesteps the denoiser is evaluated at, in the order they are used (descending).
     fn timesteps(&self) -> &[usize];
 
-    /// Advances from `x` at `timesteps()[index]` given the denoiser's `eps` there. Steps must be
-    /// taken in order `0, 1, ...` on a fresh scheduler.
+    /// Advances from `x` at `timesteps()[index]` given the denoiser's output there. Steps must
+    /// be taken in order `0, 1, ...` on a fresh scheduler.
     ///
-    /// Panics if `eps` and `x` differ in length or `index` is out of range: both are bugs in the
-    /// caller, which [`sample`] never commits.
+    /// Panics if the output and `x` differ in length or `index` is out of range: both are bugs
+    /// in the caller, which [`sample`] never commits.
     fn step(
         &mut self,
-        eps: &[f32],
+        out: ModelOutput<'_>,
         index: usize,
         x: &[f32],
         rng: &mut dyn rand::RngCore,
@@ -68,25 +75,26 @@ pub fn sample(
     let mut x = x_t;
     for index in 0..sched.timesteps().len() {
         let t = sched.timesteps()[index];
-        let eps = denoiser.predict_eps(&x, t)?;
-        if eps.len() != x.len() {
+        let prediction = denoiser.prediction();
+        let output = denoiser.predict(&x, t)?;
+        if output.len() != x.len() {
             return Err(Error::Model {
                 what: "denoiser".into(),
                 msg: format!(
                     "returned {} values for an input of {} at t={t}",
-                    eps.len(),
+                    output.len(),
                     x.len()
                 ),
             });
         }
         // A NaN would silently spread through every later step; name the step it came from.
-        if let Some(k) = eps.iter().position(|v| !v.is_finite()) {
+        if let Some(k) = output.iter().position(|v| !v.is_finite()) {
             return Err(Error::Model {
                 what: "denoiser".into(),
-                msg: format!("returned a non-finite value ({}) at t={t}", eps[k]),
+                msg: format!("returned a non-finite value ({}) at t={t}", output[k]),
             });
         }
-        let out = sched.step(&eps, index, &x, rng);
+        let out = sched.step(ModelOutput::new(prediction, &output), index, &x, rng);
         on_step(index, &out.pred_x0)?;
         x = out.prev_sample;
     }

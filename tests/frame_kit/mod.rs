@@ -49,7 +49,7 @@ impl Gauss {
 }
 
 impl Denoiser for Gauss {
-    fn predict_eps(&mut self, x: &[f32], t: usize) -> petal::Result<Vec<f32>> {
+    fn predict(&mut self, x: &[f32], t: usize) -> petal::Result<Vec<f32>> {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }

@@ -35,17 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", default=str(RUNS / "data"))
     q.add_argument("--out", default=str(RUNS / "emoji32"))
     q.add_argument("--resume", default=None, help="ckpt.pt or ema.pt to continue from")
-    q.add_argument("--steps", type=int, default=200_000)
+    q.add_argument("--steps", type=int, default=None,
+                   help="total steps; the learning rate decays over the last --decay-frac of them "
+                        "(default 20000; on --resume, the checkpoint's unless given)")
     q.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
-    q.add_argument("--batch", type=int, default=64)
+    q.add_argument("--stop-at", type=int, default=0,
+                   help="save and stop at this step without changing the schedule (0: run to --steps)")
+    q.add_argument("--batch", type=int, default=64, help="total over all processes")
     q.add_argument("--lr", type=float, default=5e-4)
     q.add_argument("--warmup", type=int, default=200)
-    q.add_argument("--ema", type=float, default=0.999)
+    q.add_argument("--decay-frac", type=float, default=0.2,
+                   help="share of --steps at the end over which the learning rate decays linearly to 0")
+    q.add_argument("--prediction", choices=["v", "epsilon"], default="v")
+    q.add_argument("--ema-ratios", type=float, nargs="+", default=[0.1, 0.05, 0.2],
+                   help="EMA half-lives as shares of the images seen (EDM); the first is the default "
+                        "until pick-ema measures them")
+    q.add_argument("--ema-cap-images", type=float, default=0, help="upper bound on the EMA half-life (0: none)")
     q.add_argument("--min-snr", type=float, default=5.0)
+    q.add_argument("--log-every-step", action="store_true", help="metrics.csv gets every step's raw loss")
     q.add_argument("--resolution", type=int, default=32)
     q.add_argument("--channels", type=int, default=32)
     q.add_argument("--channel-mult", type=int, nargs="+", default=[1, 2, 2])
-    q.add_argument("--res-blocks", type=int, default=1)
+    q.add_argument("--res-blocks", type=int, nargs="+", default=[1],
+                   help="residual blocks per level: one number for all levels, or one per level")
     q.add_argument("--attn-resolutions", type=int, nargs="*", default=[16])
     q.add_argument("--groups", type=int, default=8)
     q.add_argument("--dropout", type=float, default=0.1)
@@ -80,11 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".onnx file, ema.pt checkpoint, or a .npy of samples (petal generate --save-raw)")
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"), help="schedule source for .onnx")
     q.add_argument("--data", default=str(RUNS / "data"))
-    q.add_argument("--count", type=int, default=500)
+    q.add_argument("--count", type=int, default=953,
+                   help="samples, scored against as many training images (default: half the emoji set)")
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=1)
-    q.add_argument("--floor", action="store_true", help="also compute the data floor (two halves)")
+    q.add_argument("--ref-seed", type=int, default=0,
+                   help="which random training images the samples are scored against")
+    q.add_argument("--floor", action="store_true",
+                   help="also compute the data floor: two disjoint sets of --count training images")
     q.add_argument("--json", default=None, help="append the result to this JSON file")
+
+    q = sub.add_parser("pick-ema", help="score each EMA length of a checkpoint; write the best as ema.pt")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ckpt.pt"))
+    q.add_argument("--out", default=None, help="EMA-only file to write (default: ema.pt next to --ckpt)")
+    q.add_argument("--data", default=str(RUNS / "data"))
+    q.add_argument("--count", type=int, default=953)
+    q.add_argument("--steps", type=int, default=20)
+    q.add_argument("--seed", type=int, default=1)
 
     q = sub.add_parser("card", help="write card.json for a model directory")
     q.add_argument("--dir", required=True)
@@ -105,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"prepared {m['count']} images at {m['resolution']} px from {m['source']} -> {args.out}")
         elif args.cmd == "train":
             from .train import train
+            args.steps_given = args.steps is not None
+            if args.steps is None:
+                args.steps = 20_000
+            args.res_blocks = args.res_blocks[0] if len(args.res_blocks) == 1 else tuple(args.res_blocks)
             print(f"trained; EMA weights at {train(args)}")
         elif args.cmd == "sample":
             from .sample import sample_grid
@@ -118,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "eval":
             from .evaluate import evaluate
             evaluate(args)
+        elif args.cmd == "pick-ema":
+            from .pick import pick_ema
+            pick_ema(Path(args.ckpt), Path(args.out) if args.out else None, Path(args.data),
+                     args.count, args.steps, args.seed)
         elif args.cmd == "card":
             from .card import write_card
             write_card(Path(args.dir), Path(args.ckpt), args.name, Path(args.fid) if args.fid else None)

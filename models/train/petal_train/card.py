@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import RecipeError
 from .model import UNet, UNetConfig, count_macs, count_params
 from .schedule import Schedule
-from .train import load_checkpoint
+from .train import OUTPUT_NAMES, load_checkpoint, prediction_of
 
 SCHEMA = Path(__file__).resolve().parent.parent.parent / "card.schema.json"
 VARIANTS = ("f32", "int8w", "int8")
@@ -65,6 +65,21 @@ def _onnx_step(path: Path) -> str | None:
     return {p.key: p.value for p in m.metadata_props}.get("petal.step")
 
 
+def training_extras(ck: dict) -> dict:
+    """What a version-2 checkpoint records about its run beyond the version-1 fields."""
+    hp = ck.get("hparams")
+    if not isinstance(hp, dict):
+        return {}
+    extras = {
+        "images_seen": int(ck.get("step", 0)) * int(hp["batch"]),
+        "lr_schedule": (f"linear warmup over {hp['warmup']} steps, constant, then linear decay to 0 over "
+                        f"the last {hp['decay_frac'] * 100:g}% of {hp['steps']} steps"),
+        "ema": {"kind": "EDM: half-life = ratio x images seen", "ratio": float(ck.get("ema_ratio", 0)),
+                "cap_images": hp.get("ema_cap_images", 0), **(ck.get("ema_pick") or {})},
+    }
+    return extras
+
+
 def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None) -> dict:
     if not dir.is_dir():
         raise RecipeError(f"model directory {dir} does not exist")
@@ -107,22 +122,23 @@ def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None) -> dict:
     macs = int(meta.get("macs") or count_macs(model))
     source = data.get("source", "unknown")
     ev = fid.get("eval")
+    prediction = prediction_of(ck)
     card = {
-        "schema_version": 1,
+        "schema_version": 2,
         "name": name,
-        "description": (f"{r}x{r} RGB denoising diffusion model (DDPM, epsilon prediction, "
+        "description": (f"{r}x{r} RGB denoising diffusion model (DDPM, {prediction} prediction, "
                         f"{sched.kind} schedule, T={sched.T}), a {params / 1e6:.2f}M-parameter UNet "
                         f"trained on {source}."),
         "resolution": r,
         "channels": 3,
         "value_range": [-1.0, 1.0],
         "schedule": sched.to_dict(),
-        "prediction": "epsilon",
+        "prediction": prediction,
         "inputs": {
             "x": {"name": "x", "shape": [1, 3, r, r], "dtype": "float32"},
             "t": {"name": "t", "shape": [1], "dtype": "float32", "units": "timestep index in 0..T-1"},
         },
-        "output": {"name": "eps", "shape": [1, 3, r, r], "dtype": "float32"},
+        "output": {"name": OUTPUT_NAMES[prediction], "shape": [1, 3, r, r], "dtype": "float32"},
         "architecture": cfg.to_dict(),
         "params": params,
         "macs_per_step": macs,
@@ -136,6 +152,7 @@ def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None) -> dict:
             "compute": meta.get("compute") or f"PyTorch on {meta.get('device', 'unknown device')}",
             "lr": meta.get("lr"),
             "min_snr": meta.get("min_snr"),
+            **training_extras(ck),
         },
         "variants": variants,
         "fid_l0_floor": float(fid["floor"]) if isinstance(fid.get("floor"), (int, float)) else None,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .data import load_dataset
 from .errors import RecipeError
 from .schedule import sample_dpmpp_2m
-from .train import load_checkpoint, load_ema_model
+from .train import load_checkpoint, load_ema_model, prediction_of
 from .schedule import Schedule
 
 FEATURE_SIZE = 224
@@ -180,7 +180,7 @@ def reference_features(data_dir: Path, images: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- generation
 
 class OnnxEps:
-    """An onnxruntime session as an eps predictor for sample_dpmpp_2m (fixed batch 1, so it loops)."""
+    """An onnxruntime session as the denoiser for sample_dpmpp_2m (fixed batch 1, so it loops)."""
 
     def __init__(self, path: Path):
         import onnxruntime as ort
@@ -193,12 +193,13 @@ class OnnxEps:
         except Exception as e:
             raise RecipeError(f"onnxruntime cannot load {path}: {e}") from e
         shape = self.sess.get_inputs()[0].shape
+        self.output = self.sess.get_outputs()[0].name
         self.resolution = int(shape[2])
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         outs = []
         for xi, ti in zip(x, t):
-            outs.append(self.sess.run(["eps"], {"x": xi[None].numpy().astype(np.float32),
+            outs.append(self.sess.run([self.output], {"x": xi[None].numpy().astype(np.float32),
                                                 "t": np.array([float(ti)], np.float32)})[0])
         return torch.from_numpy(np.concatenate(outs))
 
@@ -229,7 +230,7 @@ def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int) ->
     noise = torch.randn(count, 3, r, r, generator=g)  # same noise for every variant: paired comparison
     out = []
     for chunk in noise.split(50):
-        x = sample_dpmpp_2m(eps, sched, chunk, steps)
+        x = sample_dpmpp_2m(eps, sched, chunk, steps, prediction_of(ck))
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out), {"step": ck.get("step")}
 
@@ -258,6 +259,24 @@ def merge_json(path: Path, update: dict) -> None:
     os.replace(tmp, path)
 
 
+def reference_split(n_data: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random subsets of the training set, `count` images each (fewer if the set is
+    smaller than 2 * count): samples are scored against the first, the floor is first vs second.
+
+    FID at N samples is biased upwards by ~1/N, so a score is only comparable with a floor
+    measured at the same N on both sides."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_data)
+    n = min(count, n_data // 2)
+    return perm[:n], perm[n:2 * n]
+
+
+def score_images(gen: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
+    """FID-L0 of generated uint8 images against as many training-set features (a random subset)."""
+    first, _ = reference_split(ref.shape[0], gen.shape[0], seed)
+    return frechet(features(gen), ref[first])
+
+
 def evaluate(args) -> dict:
     if args.count < 2:
         raise RecipeError(f"--count must be at least 2 for a covariance (got {args.count})")
@@ -272,23 +291,27 @@ def evaluate(args) -> dict:
     args.count = gen.shape[0]
     if gen.shape[1] != data.shape[1]:
         raise RecipeError(f"model makes {gen.shape[1]} px images but {data_dir} is {data.shape[1]} px")
-    fid = frechet(features(gen), ref)
+    first, second = reference_split(data.shape[0], args.count, args.ref_seed)
+    if len(first) < args.count:
+        raise RecipeError(f"--count {args.count} needs {2 * args.count} training images for an equal-N "
+                          f"score and floor; {data_dir} has {data.shape[0]}")
+    fid = frechet(features(gen), ref[first])
     key = variant_key(model_path)
     result[key] = fid
-    print(f"FID-L0 {key} ({model_path.name}, step {info['step']}, {args.count} samples, "
-          f"DPM-Solver++ 2M {args.steps} steps, vs {data.shape[0]} training images): {fid:.3f}")
+    how = "samples from the .npy" if model_path.suffix == ".npy" else f"DPM-Solver++ 2M {args.steps} steps"
+    print(f"FID-L0 {key} ({model_path.name}, step {info['step']}, {args.count} samples, {how}, "
+          f"vs {len(first)} training images): {fid:.3f}")
     if args.count <= 1280:
         print(f"  note: {args.count} samples <= 1280 feature dimensions: the score depends strongly on the "
               "sample count; compare variants only at the same --count")
     if args.floor:
-        rng = np.random.default_rng(args.seed)
-        perm = rng.permutation(data.shape[0])
-        half = data.shape[0] // 2
-        floor = frechet(ref[perm[:half]], ref[perm[half:2 * half]])
+        floor = frechet(ref[first], ref[second])
         result["floor"] = floor
-        print(f"FID-L0 floor (two random halves of the training set, {half} vs {half}): {floor:.3f}")
+        print(f"FID-L0 floor (two disjoint random sets of training images, {len(first)} vs "
+              f"{len(second)}): {floor:.3f}")
     if args.json:
-        merge_json(Path(args.json), {**result, "eval": {"samples": args.count, "sampler": "dpmpp-2m",
+        sampler = "petal generate (.npy)" if model_path.suffix == ".npy" else "dpmpp-2m"
+        merge_json(Path(args.json), {**result, "eval": {"samples": args.count, "sampler": sampler,
                                                         "steps": args.steps, "seed": args.seed}})
         print(f"merged into {args.json}")
     return result

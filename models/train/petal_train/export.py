@@ -29,7 +29,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from .errors import RecipeError
-from .train import load_ema_model
+from .train import OUTPUT_NAMES, load_ema_model, prediction_of
 
 TOLERANCE = 1e-4
 
@@ -153,7 +153,7 @@ def fuse_group_norm(model: onnx.ModelProto) -> int:
     return fused
 
 
-def _fix_io(model: onnx.ModelProto, resolution: int) -> None:
+def _fix_io(model: onnx.ModelProto, resolution: int, output: str) -> None:
     """Pin the graph's I/O facts to the contract (names, dtypes, fixed shapes)."""
     want = {"x": [1, 3, resolution, resolution], "t": [1]}
     names = [i.name for i in model.graph.input]
@@ -162,15 +162,15 @@ def _fix_io(model: onnx.ModelProto, resolution: int) -> None:
     if len(model.graph.output) != 1:
         raise RecipeError(f"exported graph has {len(model.graph.output)} outputs, expected 1")
     old = model.graph.output[0].name
-    if old != "eps":
+    if old != output:
         for n in model.graph.node:
             for k, o in enumerate(n.output):
                 if o == old:
-                    n.output[k] = "eps"
+                    n.output[k] = output
             for k, i in enumerate(n.input):
                 if i == old:
-                    n.input[k] = "eps"
-        model.graph.output[0].name = "eps"
+                    n.input[k] = output
+        model.graph.output[0].name = output
     for vi, shape in [*((i, want[i.name]) for i in model.graph.input),
                       (model.graph.output[0], [1, 3, resolution, resolution])]:
         tt = vi.type.tensor_type
@@ -204,7 +204,8 @@ def run_onnx(path_or_bytes, pairs) -> list[np.ndarray]:
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(path_or_bytes, so, providers=["CPUExecutionProvider"])
-    return [sess.run(["eps"], {"x": x, "t": t})[0] for x, t in pairs]
+    out = sess.get_outputs()[0].name
+    return [sess.run([out], {"x": x, "t": t})[0] for x, t in pairs]
 
 
 def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
@@ -219,16 +220,18 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
     fused = 0
     if opset >= 21 and op_counts(proto).get("GroupNormalization", 0) < n_gn:
         fused = fuse_group_norm(proto)
-    _fix_io(proto, r)
+    prediction = prediction_of(ck)
+    _fix_io(proto, r, OUTPUT_NAMES[prediction])
     # The dynamo exporter annotates every node with stack traces and module paths (~5% of the file,
     # and local paths); the runtime needs none of it.
     for node in proto.graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
-    proto.doc_string = (f"petal DDPM eps-predictor; schedule {sched.to_dict()}; "
+    proto.doc_string = (f"petal DDPM {prediction}-predictor; schedule {sched.to_dict()}; "
                         f"step {ck.get('step')}; inputs x[1,3,{r},{r}] t[1] (timestep index)")
     helper.set_model_props(proto, {"petal.schedule": str(sched.to_dict()), "petal.resolution": str(r),
-                                   "petal.step": str(ck.get("step"))})
+                                   "petal.step": str(ck.get("step")),
+                                   "petal.prediction": prediction})
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:

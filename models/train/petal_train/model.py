@@ -21,7 +21,8 @@ class UNetConfig:
     in_channels: int = 3
     base_channels: int = 32
     channel_mult: tuple[int, ...] = (1, 2, 2)
-    num_res_blocks: int = 2
+    # One count for every level, or one per level (low-resolution blocks are cheap in MACs).
+    num_res_blocks: int | tuple[int, ...] = 2
     attn_resolutions: tuple[int, ...] = (16,)
     groups: int = 8
     dropout: float = 0.1
@@ -30,6 +31,8 @@ class UNetConfig:
         d = asdict(self)
         d["channel_mult"] = list(self.channel_mult)
         d["attn_resolutions"] = list(self.attn_resolutions)
+        if not isinstance(self.num_res_blocks, int):
+            d["num_res_blocks"] = list(self.num_res_blocks)
         return d
 
     @staticmethod
@@ -37,10 +40,19 @@ class UNetConfig:
         d = dict(d)
         d["channel_mult"] = tuple(d["channel_mult"])
         d["attn_resolutions"] = tuple(d["attn_resolutions"])
+        if isinstance(d.get("num_res_blocks"), list):
+            d["num_res_blocks"] = tuple(d["num_res_blocks"])
         return UNetConfig(**d)
+
+    def blocks_at(self, level: int) -> int:
+        if isinstance(self.num_res_blocks, int):
+            return self.num_res_blocks
+        return self.num_res_blocks[level]
 
     def validate(self) -> None:
         levels = len(self.channel_mult)
+        if not isinstance(self.num_res_blocks, int) and len(self.num_res_blocks) != levels:
+            raise ValueError(f"{len(self.num_res_blocks)} residual-block counts for {levels} levels")
         if self.resolution % (2 ** (levels - 1)) != 0:
             raise ValueError(
                 f"resolution {self.resolution} must be divisible by {2 ** (levels - 1)} "
@@ -113,7 +125,7 @@ class UNet(nn.Module):
         skip_chs = [ch]
         cur, res = ch, cfg.resolution
         for level, mult in enumerate(cfg.channel_mult):
-            for _ in range(cfg.num_res_blocks):
+            for _ in range(cfg.blocks_at(level)):
                 blocks = nn.ModuleList([ResBlock(cur, ch * mult, temb, cfg.groups, cfg.dropout)])
                 cur = ch * mult
                 if res in cfg.attn_resolutions:
@@ -131,7 +143,7 @@ class UNet(nn.Module):
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
-            for _ in range(cfg.num_res_blocks + 1):
+            for _ in range(cfg.blocks_at(level) + 1):
                 blocks = nn.ModuleList(
                     [ResBlock(cur + skip_chs.pop(), ch * mult, temb, cfg.groups, cfg.dropout)]
                 )

@@ -36,7 +36,7 @@ from onnx import helper, numpy_helper
 
 from .errors import RecipeError
 from .export import op_counts, run_onnx
-from .train import load_checkpoint
+from .train import OUTPUT_NAMES, load_checkpoint
 from .schedule import Schedule
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "runs" / "data" / "images.npy"
@@ -279,8 +279,10 @@ def quantize(model: Path, ckpt: Path, out_dir: Path, calib: int = 64, data: Path
     except Exception as e:
         raise RecipeError(f"{model} is not a readable ONNX file: {e}") from e
     names = [i.name for i in f32.graph.input]
-    if names != ["x", "t"] or [o.name for o in f32.graph.output] != ["eps"]:
-        raise RecipeError(f"{model} is not a petal export (inputs {names}, expected x, t -> eps)")
+    outputs = [o.name for o in f32.graph.output]
+    if names != ["x", "t"] or len(outputs) != 1 or outputs[0] not in OUTPUT_NAMES.values():
+        raise RecipeError(f"{model} is not a petal export (inputs {names} -> outputs {outputs}, "
+                          f"expected x, t -> one of {sorted(OUTPUT_NAMES.values())})")
     r = f32.graph.input[0].type.tensor_type.shape.dim[2].dim_value
     ck = load_checkpoint(ckpt)
     sched = Schedule.from_dict(ck["schedule"])

@@ -47,8 +47,18 @@ def ddim_timesteps(T: int, steps: int) -> list[int]:
     return [int(round(T - 1 - i * T / steps)) for i in range(steps)]
 
 
+def predicted_x0(out: torch.Tensor, x: torch.Tensor, a_t: float, prediction: str) -> torch.Tensor:
+    """The clean image implied by the network's output at noise level alpha_bar = a_t."""
+    if prediction == "v":
+        return math.sqrt(a_t) * x - math.sqrt(1 - a_t) * out
+    if prediction == "epsilon":
+        return (x - math.sqrt(1 - a_t) * out) / math.sqrt(a_t)
+    raise ValueError(f"unknown prediction type {prediction!r} (expected 'v' or 'epsilon')")
+
+
 @torch.no_grad()
-def sample_dpmpp_2m(model, sched: Schedule, noise: torch.Tensor, steps: int = 20) -> torch.Tensor:
+def sample_dpmpp_2m(model, sched: Schedule, noise: torch.Tensor, steps: int = 20,
+                    prediction: str = "epsilon", clip: bool = True) -> torch.Tensor:
     """DPM-Solver++(2M) in float64 bookkeeping; used by `sample`/`eval` on the PyTorch side."""
     ac = sched.alphas_cumprod
     ts = ddim_timesteps(sched.T, steps)
@@ -61,8 +71,9 @@ def sample_dpmpp_2m(model, sched: Schedule, noise: torch.Tensor, steps: int = 20
     for i, t in enumerate(ts):
         a_t = ac[t].item()
         tt = torch.full((x.shape[0],), float(t), device=x.device)
-        eps = model(x.float(), tt).double()
-        x0 = ((x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)).clamp(-1, 1)
+        x0 = predicted_x0(model(x.float(), tt).double(), x, a_t, prediction)
+        if clip:
+            x0 = x0.clamp(-1, 1)
         if i + 1 == len(ts):
             x = x0
             break

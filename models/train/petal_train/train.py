@@ -1,7 +1,7 @@
-"""`train`: epsilon-prediction DDPM training with EMA, checkpoints, resume and clean stop."""
+"""`train`: DDPM training (v- or epsilon-prediction) with growing EMAs, a warmup-stable-decay
+learning rate, exact resume, clean stop, and multi-process data parallel under `torchrun`."""
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -11,14 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import load_dataset
+from .ema import EmaSet, ratio_key
 from .errors import CheckpointError
 from .log import setup
 from .model import UNet, UNetConfig, count_macs, count_params
 from .schedule import Schedule
+
+CKPT_VERSION = 2
+# Hyperparameters that shape the trajectory: a resumed run takes them from the checkpoint so it
+# continues exactly (only --steps may be raised, to extend a run before its decay phase).
+TRAJECTORY_KEYS = ("batch", "lr", "warmup", "steps", "decay_frac", "min_snr", "ema_ratios",
+                   "ema_cap_images", "seed", "prediction")
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -37,6 +44,15 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(ck, dict) or "ema" not in ck or "config" not in ck:
         raise CheckpointError(f"{path} is not a petal checkpoint (no 'ema'/'config' entries)")
     return ck
+
+
+def prediction_of(ck: dict) -> str:
+    """Version-1 checkpoints predate the choice and are epsilon-prediction."""
+    return ck.get("prediction", "epsilon")
+
+
+# The ONNX output is named after what it predicts; the card repeats the name.
+OUTPUT_NAMES = {"epsilon": "eps", "v": "v"}
 
 
 def load_ema_model(path: Path) -> tuple[UNet, Schedule, dict]:
@@ -59,36 +75,135 @@ def adjust_threads(path: Path) -> None:
         setup().info("threads -> %d", n)
 
 
-def describe_compute(device: torch.device, amp: bool) -> str:
+def describe_compute(device: torch.device, amp: bool, world: int) -> str:
     if device.type == "cuda":
         what = torch.cuda.get_device_name(device)
     else:
         what = f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-    return f"{what}{', bf16 autocast' if amp else ', fp32'}"
+    procs = f", {world} processes (DDP)" if world > 1 else ""
+    return f"{what}{procs}{', bf16 autocast' if amp else ', fp32'}"
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but torch sees no CUDA device")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda asked for, but torch sees no CUDA device")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device(name)
 
 
+def lr_at(step: int, hp: dict) -> float:
+    """Warmup, then constant, then a linear decay to zero over the last `decay_frac` of the steps.
+
+    The constant phase means a run can be extended (resume from a checkpoint taken before the
+    decay with a larger --steps) without changing anything it has already done."""
+    base, warmup, total = hp["lr"], hp["warmup"], hp["steps"]
+    if step < warmup:
+        return base * (step + 1) / warmup
+    decay_start = int(total * (1.0 - hp["decay_frac"]))
+    if step < decay_start:
+        return base
+    return base * max(0.0, (total - step) / max(1, total - decay_start))
+
+
+def loss_weights(acp: torch.Tensor, prediction: str, min_snr: float) -> torch.Tensor:
+    """Min-SNR-gamma weighting (Hang et al. 2023), expressed for the target being regressed.
+
+    The weight on the x0 error is min(SNR, g); an epsilon loss is SNR times an x0 loss and a v loss
+    is (SNR + 1) times one, so those are divided out."""
+    snr = acp / (1 - acp)
+    if min_snr <= 0:
+        return torch.ones_like(snr)
+    base = snr.clamp(max=min_snr)
+    return base / (snr + 1) if prediction == "v" else base / snr
+
+
+def target_for(prediction: str, x0: torch.Tensor, noise: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    if prediction == "v":
+        # v = alpha * eps - sigma * x0 (Salimans & Ho 2022): bounded at every t, so the x0 it
+        # implies, alpha * x_t - sigma * v, never divides by a vanishing alpha.
+        return a.sqrt() * noise - (1 - a).sqrt() * x0
+    return noise
+
+
+class Distributed:
+    """torchrun's environment, or a single process."""
+
+    def __init__(self, device_name: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = pick_device(device_name, local)
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is true on one: all ranks must stop at the same step."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def gather(self, obj):
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+def hyperparameters(args) -> dict:
+    return {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "steps": args.steps,
+            "decay_frac": args.decay_frac, "min_snr": args.min_snr,
+            "ema_ratios": list(args.ema_ratios), "ema_cap_images": args.ema_cap_images,
+            "seed": args.seed, "prediction": args.prediction}
+
+
+def rng_state(rng: np.random.Generator, device: torch.device) -> dict:
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def restore_rng(state: dict, rng: np.random.Generator, device: torch.device) -> None:
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def train(args) -> Path:
+    ddp = Distributed(args.device)
+    device = ddp.device
     run = Path(args.out)
-    run.mkdir(parents=True, exist_ok=True)
-    log = setup(run / "train.log")
+    if ddp.main:
+        run.mkdir(parents=True, exist_ok=True)
+    log = setup(run / "train.log" if ddp.main else None)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
 
     cfg = UNetConfig(resolution=args.resolution, base_channels=args.channels,
                      channel_mult=tuple(args.channel_mult), num_res_blocks=args.res_blocks,
                      attn_resolutions=tuple(args.attn_resolutions), groups=args.groups, dropout=args.dropout)
     sched = Schedule(args.schedule, args.T)
+    hp = hyperparameters(args)
     step, wall = 0, 0.0
     resumed = None
     if args.resume:
@@ -96,31 +211,52 @@ def train(args) -> Path:
         cfg = UNetConfig.from_dict(resumed["config"])
         sched = Schedule.from_dict(resumed["schedule"])
         step, wall = int(resumed.get("step", 0)), float(resumed.get("wall_seconds", 0.0))
-    data = load_dataset(Path(args.data), cfg.resolution)
+        if "hparams" in resumed:
+            saved = resumed["hparams"]
+            hp = {k: saved.get(k, hp[k]) for k in TRAJECTORY_KEYS}
+            if args.steps_given:
+                hp["steps"] = args.steps
+        else:  # an EMA-only v1 file: new optimizer, the prediction it was trained for
+            hp["prediction"] = prediction_of(resumed)
+    if hp["batch"] % ddp.world:
+        raise ValueError(f"--batch {hp['batch']} is not divisible by {ddp.world} processes")
+    local_batch = hp["batch"] // ddp.world
+    # Every rank builds the same initial network; the data and noise streams differ per rank.
+    torch.manual_seed(hp["seed"])
+    rng = np.random.default_rng([hp["seed"], ddp.rank])
+
+    data = load_data(Path(args.data), cfg.resolution)
     data_t = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
 
     model = UNet(cfg).to(device)
-    ema = copy.deepcopy(model).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    emas = EmaSet(model, hp["ema_ratios"], hp["ema_cap_images"])
+    opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=0.0, betas=(0.9, 0.99))
     if resumed is not None:
         # An EMA-only file (the one committed to git) restarts the optimizer from the EMA weights.
         model.load_state_dict(resumed.get("model", resumed["ema"]))
-        ema.load_state_dict(resumed["ema"])
+        emas.load_state_dicts(resumed.get("emas", {k: resumed["ema"] for k in emas.models}))
         if "opt" in resumed:
             opt.load_state_dict(resumed["opt"])
         log.info("resumed from %s at step %d (%.0f s trained)", args.resume, step, wall)
-    for p in ema.parameters():
-        p.requires_grad_(False)
-
-    params, macs = count_params(model), count_macs(copy.deepcopy(model).cpu())
+    for m in emas.models.values():
+        m.to(device)
+    # Counting builds a network, which draws from the RNG: done before the training streams start.
+    params, macs = count_params(model), count_macs(UNet(cfg))
+    torch.manual_seed(hp["seed"] * 1000 + ddp.rank + 1)
+    if resumed is not None and "rng" in resumed:
+        states = resumed["rng"]
+        if isinstance(states, list):
+            # Written by a run of len(states) processes; resuming on fewer ranks continues rank 0's.
+            restore_rng(states[ddp.rank if ddp.rank < len(states) else 0], rng, device)
+        else:
+            restore_rng(states, rng, device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     model.train()
-    log.info("model %s: %d params, %.1f M MACs/step; data %d images; device %s",
-             cfg.to_dict(), params, macs / 1e6, data.shape[0], device)
+    log.info("model %s: %d params, %.1f M MACs/step; data %d images; %s prediction; device %s; "
+             "%d process(es), batch %d per process", cfg.to_dict(), params, macs / 1e6, data.shape[0],
+             hp["prediction"], device, ddp.world, local_batch)
     acp = sched.alphas_cumprod.float().to(device)
-    snr = acp / (1 - acp)
-    # Min-SNR-gamma weighting (Hang et al. 2023) for epsilon prediction: w = min(SNR, g) / SNR.
-    # It stops the many low-noise timesteps from dominating the gradient and converges faster.
-    loss_w = (snr.clamp(max=args.min_snr) / snr) if args.min_snr > 0 else torch.ones_like(snr)
+    loss_w = loss_weights(acp, hp["prediction"], hp["min_snr"])
 
     stop = {"flag": False}
 
@@ -129,35 +265,47 @@ def train(args) -> Path:
         log.info("signal %d: finishing this step, saving and stopping", signum)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-
+    amp = args.bf16 and device.type in ("cpu", "cuda")
     meta = {"data": json.loads((Path(args.data) / "manifest.json").read_text())
             if (Path(args.data) / "manifest.json").exists() else {},
-            "params": params, "macs": macs, "batch": args.batch, "lr": args.lr,
-            "min_snr": args.min_snr, "device": str(device),
-            "compute": describe_compute(device, amp=args.bf16)}
+            "params": params, "macs": macs, "batch": hp["batch"], "lr": hp["lr"],
+            "min_snr": hp["min_snr"], "device": str(device),
+            "compute": describe_compute(device, amp, ddp.world)}
 
-    def save(final: bool = False) -> None:
-        base = {"config": cfg.to_dict(), "schedule": sched.to_dict(), "step": step,
-                "wall_seconds": wall, "meta": meta}
-        atomic_save({**base, "model": model.state_dict(), "ema": ema.state_dict(),
-                     "opt": opt.state_dict()}, run / "ckpt.pt")
-        atomic_save({**base, "ema": {k: v.detach().cpu() for k, v in ema.state_dict().items()}},
-                    run / "ema.pt")
-        log.info("checkpoint at step %d (%.0f s trained)%s", step, wall, " [final]" if final else "")
+    def save(final: bool = False, name: str = "ckpt.pt") -> None:
+        states = ddp.gather(rng_state(rng, device))  # every rank must join, even if only rank 0 writes
+        if not ddp.main:
+            return
+        ema_states = emas.state_dicts()
+        primary = ratio_key(hp["ema_ratios"][0])
+        base = {"version": CKPT_VERSION, "config": cfg.to_dict(), "schedule": sched.to_dict(),
+                "prediction": hp["prediction"], "step": step, "wall_seconds": wall, "meta": meta,
+                "hparams": hp, "ema_ratio": primary}
+        atomic_save({**base, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                     "ema": ema_states[primary], "emas": ema_states, "opt": opt.state_dict(),
+                     "rng": states}, run / name)
+        if name == "ckpt.pt":
+            atomic_save({**base, "ema": ema_states[primary]}, run / "ema.pt")
+        log.info("checkpoint %s at step %d (%.0f s trained)%s", name, step, wall, " [final]" if final else "")
 
-    amp = args.bf16 and device.type in ("cpu", "cuda")
-    metrics = open(run / "metrics.csv", "a")
-    if metrics.tell() == 0:
+    metrics = open(run / "metrics.csv", "a") if ddp.main else None
+    if metrics is not None and metrics.tell() == 0:
         metrics.write("step,loss,lr,seconds_per_step,wall_seconds\n")
     deadline = time.time() + args.minutes * 60 if args.minutes else math.inf
-    last_ckpt, t_last = time.time(), time.time()
-    total = args.steps
-    bar = tqdm(total=total, initial=min(step, total), desc="train", unit="step", dynamic_ncols=True)
-    ema_losses = None
+    last_ckpt = time.time()
+    total = hp["steps"]
+    stop_at = min(total, args.stop_at) if args.stop_at else total
+    decay_start = int(total * (1.0 - hp["decay_frac"]))
+    bar = tqdm(total=total, initial=min(step, total), desc="train", unit="step", dynamic_ncols=True,
+               disable=not ddp.main)
+    smooth = None
     try:
-        while step < total and time.time() < deadline and not stop["flag"]:
+        while step < stop_at and not ddp.any(stop["flag"] or time.time() >= deadline):
+            if step == decay_start:
+                # The last state before the decay: `--resume` it with a larger --steps to extend the run.
+                save(name="ckpt-stable.pt")
             t0 = time.time()
-            idx = torch.from_numpy(rng.integers(0, data_t.shape[0], args.batch))
+            idx = torch.from_numpy(rng.integers(0, data_t.shape[0], local_batch))
             x0 = data_t[idx].to(device).float() / 127.5 - 1.0
             flip = torch.rand(x0.shape[0], device=device) < 0.5
             x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
@@ -165,46 +313,49 @@ def train(args) -> Path:
             noise = torch.randn_like(x0)
             a = acp[t][:, None, None, None]
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-            lr = args.lr * min(1.0, (step + 1) / args.warmup)
+            target = target_for(hp["prediction"], x0, noise, a)
+            lr = lr_at(step, hp)
             for g in opt.param_groups:
                 g["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(xt, t.float())
-            per = F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+                pred = net(xt, t.float())
+            per = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
             loss = (per * loss_w[t]).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            # EMA with warmup so early checkpoints are usable; settles at args.ema.
-            decay = min(args.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
-                for be, bm in zip(ema.buffers(), model.buffers()):
-                    be.copy_(bm)
             step += 1
+            emas.update(model, step * hp["batch"], hp["batch"])
             dt = time.time() - t0
             wall += dt
-            ema_losses = loss.item() if ema_losses is None else 0.98 * ema_losses + 0.02 * loss.item()
+            loss_all = ddp.mean(loss.item())
+            smooth = loss_all if smooth is None else 0.98 * smooth + 0.02 * loss_all
             bar.update(1)
-            bar.set_postfix(loss=f"{ema_losses:.4f}", s_step=f"{dt:.2f}")
+            bar.set_postfix(loss=f"{smooth:.4f}", s_step=f"{dt:.2f}")
             if step % 20 == 0:
                 adjust_threads(run / "threads")
-            if step % 50 == 0:
-                metrics.write(f"{step},{ema_losses:.5f},{lr:.2e},{dt:.3f},{wall:.0f}\n")
+            if metrics is not None and (step % 50 == 0 or args.log_every_step):
+                metrics.write(f"{step},{loss_all if args.log_every_step else smooth:.6f},{lr:.3e},"
+                              f"{dt:.3f},{wall:.0f}\n")
                 metrics.flush()
             if step % 500 == 0:
-                log.info("step %d loss %.4f lr %.1e %.2f s/step", step, ema_losses, lr, dt)
-            if time.time() - last_ckpt > args.ckpt_minutes * 60:
+                log.info("step %d loss %.4f lr %.2e %.2f s/step", step, smooth, lr, dt)
+            if ddp.any(time.time() - last_ckpt > args.ckpt_minutes * 60):
                 save()
                 last_ckpt = time.time()
-        t_last = time.time()
     finally:
         bar.close()
         save(final=True)
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
         for s, h in old.items():
             signal.signal(s, h)
-    del t_last
+        ddp.close()
     return run / "ema.pt"
+
+
+def load_data(folder: Path, resolution: int) -> np.ndarray:
+    from .data import load_dataset
+
+    return load_dataset(folder, resolution)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ def eps_inputs(r: int, n: int = 4, seed: int = 0):
 
 def ort_run(path: Path, pairs):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return [sess.run(["eps"], {"x": x, "t": t})[0] for x, t in pairs]
+    out = sess.get_outputs()[0].name
+    return [sess.run([out], {"x": x, "t": t})[0] for x, t in pairs]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +108,8 @@ def test_export_graph_and_agreement(pipeline):
     def dims(vi):
         return [d.dim_value for d in vi.type.tensor_type.shape.dim]
 
-    assert [i.name for i in m.graph.input] == ["x", "t"] and [o.name for o in m.graph.output] == ["eps"]
+    # v-prediction is the default; the output is named after what it predicts
+    assert [i.name for i in m.graph.input] == ["x", "t"] and [o.name for o in m.graph.output] == ["v"]
     assert dims(m.graph.input[0]) == [1, 3, RES, RES] and dims(m.graph.input[1]) == [1]
     assert dims(m.graph.output[0]) == [1, 3, RES, RES]
     pairs = eps_inputs(RES)
@@ -201,10 +204,162 @@ def test_eval_and_card(pipeline):
     assert card["variants"]["int8"]["max_abs_err_vs_f32"] > 0
     assert card["fid_l0_floor"] == pytest.approx(scores["floor"])
     assert card["eval"] == {"samples": 4, "sampler": "dpmpp-2m", "steps": 3}
+    assert card["schema_version"] == 2 and card["prediction"] == "v" and card["output"]["name"] == "v"
+    assert card["training"]["images_seen"] == 3 * 4
+    assert "linear decay" in card["training"]["lr_schedule"]
 
     bad = dict(card, variants={"f32": dict(card["variants"]["f32"], sha256="xyz")})
     with pytest.raises(RecipeError, match="sha256"):
         validate_card(bad)
+
+
+# ---------------------------------------------------------------- v2 recipe: parameterisation, schedules, resume
+
+def test_v_target_recovers_x0_and_eps_at_every_noise_level():
+    from petal_train.schedule import Schedule, predicted_x0
+    from petal_train.train import target_for
+
+    sched = Schedule("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 3, 8, 8, generator=g, dtype=torch.float64) * 2 - 1
+    noise = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
+    for t in (0, 500, 990, 999):
+        a = float(sched.alphas_cumprod[t])
+        xt = math.sqrt(a) * x0 + math.sqrt(1 - a) * noise
+        v = target_for("v", x0, noise, torch.tensor(a, dtype=torch.float64))
+        assert torch.allclose(predicted_x0(v, xt, a, "v"), x0, atol=1e-12)
+        # An error in v moves x0 by at most as much (sigma <= 1): no amplification at t = 999,
+        # where an eps error would be multiplied by 1 / sqrt(alpha_bar) ~ 20,000.
+        err = predicted_x0(v + 1e-3, xt, a, "v") - x0
+        assert err.abs().max() <= 1e-3 + 1e-12
+    assert torch.equal(target_for("epsilon", x0, noise, torch.tensor(0.5)), noise)
+
+
+def test_min_snr_weights_are_the_same_x0_weighting_for_both_targets():
+    from petal_train.schedule import Schedule
+    from petal_train.train import loss_weights
+
+    acp = Schedule("cosine", 1000).alphas_cumprod
+    snr = acp / (1 - acp)
+    w_eps, w_v = loss_weights(acp, "epsilon", 5.0), loss_weights(acp, "v", 5.0)
+    # eps-MSE = SNR * x0-MSE and v-MSE = (SNR + 1) * x0-MSE: both weight the x0 error by min(SNR, 5)
+    assert torch.allclose(w_eps * snr, snr.clamp(max=5.0))
+    assert torch.allclose(w_v * (snr + 1), snr.clamp(max=5.0))
+    assert torch.equal(loss_weights(acp, "v", 0.0), torch.ones_like(acp))
+
+
+def test_lr_schedule_warms_up_holds_and_decays_to_zero():
+    from petal_train.train import lr_at
+
+    hp = {"lr": 1e-3, "warmup": 10, "steps": 100, "decay_frac": 0.2}
+    assert lr_at(0, hp) == pytest.approx(1e-4) and lr_at(9, hp) == pytest.approx(1e-3)
+    assert lr_at(50, hp) == lr_at(79, hp) == 1e-3
+    assert lr_at(80, hp) == pytest.approx(1e-3) and lr_at(90, hp) == pytest.approx(5e-4)
+    assert lr_at(99, hp) == pytest.approx(5e-5) and lr_at(100, hp) == 0.0
+
+
+def test_ema_half_life_grows_with_images_seen():
+    from petal_train.ema import ema_beta
+
+    # half-life = ratio * images seen: after `half_life` images an old weight counts half
+    for seen in (6400, 64000, 640000):
+        beta = ema_beta(0.1, seen, 64, 0)
+        assert beta ** (0.1 * seen / 64) == pytest.approx(0.5)
+    assert ema_beta(0.1, 640000, 64, 6400) == pytest.approx(0.5 ** (64 / 6400))  # capped
+    assert ema_beta(0.1, 0, 64, 0) == 0.0  # the first step copies the weights
+
+
+def metrics_rows(run: Path) -> list[dict]:
+    import csv
+
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+TRAIN_SMALL = ["--warmup", "2", "--decay-frac", "0.5", "--log-every-step", "--ckpt-minutes", "100"]
+
+
+def test_resume_continues_exactly(pipeline, tmp_path):
+    """6 steps in one go == 3 steps, stop, resume for 3 (crossing the decay start at step 3):
+    weights, every EMA, optimizer state and the loss of every step are bit-identical."""
+    data = str(pipeline["data"])
+    common = ["--data", data, "--steps", "6", "--resolution", str(RES), *TINY, *TRAIN_SMALL]
+    run_ok(["train", "--out", str(tmp_path / "whole"), *common])
+    run_ok(["train", "--out", str(tmp_path / "parts"), "--stop-at", "3", *common])
+    assert torch.load(tmp_path / "parts" / "ckpt.pt", weights_only=False)["step"] == 3
+    assert (tmp_path / "parts" / "ckpt-stable.pt").exists() is False  # the decay starts at step 3
+    # On resume the checkpoint's schedule applies; the flags are not repeated.
+    run_ok(["train", "--out", str(tmp_path / "parts"), "--resume", str(tmp_path / "parts" / "ckpt.pt"),
+            "--data", data, "--threads", "1", "--log-every-step", "--ckpt-minutes", "100"])
+    a = torch.load(tmp_path / "whole" / "ckpt.pt", weights_only=False)
+    b = torch.load(tmp_path / "parts" / "ckpt.pt", weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert set(a["emas"]) == set(b["emas"]) == {"0.1", "0.05", "0.2"}
+    for r in a["emas"]:
+        for k in a["emas"][r]:
+            assert torch.equal(a["emas"][r][k], b["emas"][r][k]), (r, k)
+    for sa, sb in zip(a["opt"]["state"].values(), b["opt"]["state"].values()):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    whole, parts = metrics_rows(tmp_path / "whole"), metrics_rows(tmp_path / "parts")
+    assert [r["loss"] for r in whole] == [r["loss"] for r in parts]
+    # lr 5e-4, linear decay from step 3 to 0 at step 6: the last step (index 5) ran at a third
+    assert float(whole[-1]["lr"]) == pytest.approx(5e-4 / 3, rel=1e-3)
+    # the decay phase began at step 3: the run that crossed it kept the pre-decay state
+    assert torch.load(tmp_path / "whole" / "ckpt-stable.pt", weights_only=False)["step"] == 3
+
+
+def test_pick_ema_scores_each_length_and_writes_the_best(pipeline, tmp_path):
+    ckpt = pipeline["root"] / "run" / "ckpt.pt"
+    out = tmp_path / "ema.pt"
+    run_ok(["pick-ema", "--ckpt", str(ckpt), "--out", str(out), "--data", str(pipeline["data"]),
+            "--count", "4", "--steps", "2"])
+    ck = torch.load(out, weights_only=False)
+    scores = ck["ema_pick"]["scores"]
+    assert set(scores) == {"0.1", "0.05", "0.2"} and all(np.isfinite(v) for v in scores.values())
+    assert ck["ema_ratio"] == min(scores, key=scores.get)
+    full = torch.load(ckpt, weights_only=False)
+    assert all(torch.equal(ck["ema"][k], full["emas"][ck["ema_ratio"]][k]) for k in ck["ema"])
+    assert "opt" not in ck and "model" not in ck  # an EMA-only file, small enough to commit
+
+
+def test_torchrun_two_processes_match_one(pipeline, tmp_path):
+    """DDP on 2 CPU processes (gloo): the same effective batch, a loss curve within noise of one
+    process, and one checkpoint (rank 0) that a single process resumes."""
+    import subprocess
+    import sys
+
+    steps = 40
+    common = ["train", "--data", str(pipeline["data"]), "--steps", str(steps), "--resolution", str(RES),
+              "--channels", "8", "--channel-mult", "1", "2", "--groups", "4", "--attn-resolutions", "16",
+              "--res-blocks", "1", "--batch", "8", "--threads", "1", "--device", "cpu", "--lr", "2e-3",
+              *TRAIN_SMALL]
+    run_ok([*common, "--out", str(tmp_path / "one")])
+    env = dict(__import__("os").environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "petal_train", *common, "--out", str(tmp_path / "two")],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (tmp_path / "two" / "train.log").read_text()
+    assert "2 process(es), batch 4 per process" in log
+    ck = torch.load(tmp_path / "two" / "ckpt.pt", weights_only=False)
+    assert ck["step"] == steps and ck["hparams"]["batch"] == 8 and len(ck["rng"]) == 2
+    assert not any(k.startswith("module.") for k in ck["model"])  # plain weights, not the DDP wrapper
+    one = np.array([float(r["loss"]) for r in metrics_rows(tmp_path / "one")])
+    two = np.array([float(r["loss"]) for r in metrics_rows(tmp_path / "two")])
+    assert len(one) == len(two) == steps
+    # Same start (identical initial weights), then different batches: compare the second half's means
+    # against the step-to-step noise of the single-process curve.
+    late1, late2 = one[steps // 2:], two[steps // 2:]
+    noise = np.sqrt(late1.var(ddof=1) / len(late1) + late2.var(ddof=1) / len(late2))
+    assert abs(late1.mean() - late2.mean()) < 4 * noise + 1e-3, (late1.mean(), late2.mean(), noise)
+    assert late2.mean() < two[:5].mean()  # it learned
+    # rank 0's checkpoint continues on one process
+    run_ok(["train", "--out", str(tmp_path / "two"), "--resume", str(tmp_path / "two" / "ckpt.pt"),
+            "--data", str(pipeline["data"]), "--steps", str(steps + 2), "--threads", "1"])
+    assert torch.load(tmp_path / "two" / "ckpt.pt", weights_only=False)["step"] == steps + 2
 
 
 # ---------------------------------------------------------------- user-facing errors
