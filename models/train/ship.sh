@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
-# From a training run to a shipped model directory: export, quantize, score, card.
+# From a training run to a shipped model directory: pick the EMA, export, quantize, score, card.
 #   models/train/ship.sh [RUN_DIR] [MODEL_DIR] [NAME]
-# Defaults: runs/emoji32 -> ../emoji32, name emoji32. FID-L0 uses EVAL_COUNT samples (default 500).
+# Defaults: runs/emoji32 -> ../emoji32, name emoji32.
+#   EVAL_COUNT  samples per variant, scored against as many training images (default 953, half the
+#               emoji set); the floor is two disjoint sets of EVAL_COUNT training images
+#   PETAL       a petal binary (e.g. target/release/petal): the samples are painted by it, at its
+#               defaults, as users get them; without it they come from onnxruntime + the recipe's
+#               DPM-Solver++ 2M
+#   PICK_COUNT  samples per EMA length in pick-ema (default EVAL_COUNT); SKIP_PICK=1 ships
+#               RUN_DIR/ema.pt as it is
 set -euo pipefail
 cd "$(dirname "$0")"
 RUN=${1:-runs/emoji32}
 OUT=${2:-../emoji32}
 NAME=${3:-emoji32}
-COUNT=${EVAL_COUNT:-500}
+COUNT=${EVAL_COUNT:-953}
 PY=${PY:-../../.venv/bin/python}
 mkdir -p "$OUT"
 FID="$RUN/fid.json"
 rm -f "$FID"
+if [ "${SKIP_PICK:-0}" = 1 ]; then
+    cp "$RUN/ema.pt" "$RUN/ema-picked.pt"
+else
+    $PY -m petal_train pick-ema --ckpt "$RUN/ckpt.pt" --out "$RUN/ema-picked.pt" --count "${PICK_COUNT:-$COUNT}"
+fi
 # The EMA weights travel with the model so a later run can `train --resume $OUT/ema.pt`.
-cp "$RUN/ema.pt" "$OUT/ema.pt"
+cp "$RUN/ema-picked.pt" "$OUT/ema.pt"
 $PY -m petal_train export --ckpt "$OUT/ema.pt" --out "$OUT/$NAME-f32.onnx"
 $PY -m petal_train quantize --model "$OUT/$NAME-f32.onnx" --ckpt "$OUT/ema.pt" --out-dir "$OUT"
+# The card must exist before petal can load the directory; it is rewritten with the scores below.
+$PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME"
 for v in f32 int8w int8; do
     floor=(); [ "$v" = f32 ] && floor=(--floor)
-    $PY -m petal_train eval --model "$OUT/$NAME-$v.onnx" --ckpt "$OUT/ema.pt" --count "$COUNT" "${floor[@]}" --json "$FID"
+    model="$OUT/$NAME-$v.onnx"
+    if [ -n "${PETAL:-}" ]; then
+        raw="$RUN/samples-$v.npy"
+        "$PETAL" generate --model "$OUT" --variant "$v" --count "$COUNT" --seed 1 \
+            --save-raw "$raw" --out "$RUN/samples-$v.png"
+        model=$raw
+    fi
+    # samples-<variant>.npy is scored under its variant's name, like <name>-<variant>.onnx
+    $PY -m petal_train eval --model "$model" --ckpt "$OUT/ema.pt" --count "$COUNT" "${floor[@]}" --json "$FID"
 done
 $PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME" --fid "$FID"
 cp "$FID" "$OUT/fid.json"

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("train", help="train (or resume) a UNet")
     q.add_argument("--data", default=str(RUNS / "data"))
     q.add_argument("--out", default=str(RUNS / "emoji32"))
-    q.add_argument("--resume", default=None, help="ckpt.pt or ema.pt to continue from")
+    q.add_argument("--resume", default=None,
+                   help="ckpt.pt, a pack-resume directory (exact continuation) or ema.pt to continue from")
     q.add_argument("--steps", type=int, default=None,
                    help="total steps; the learning rate decays over the last --decay-frac of them "
                         "(default 20000; on --resume, the checkpoint's unless given)")
@@ -110,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=1)
 
+    q = sub.add_parser("pack-resume", help="a training checkpoint as parts small enough to commit")
+    q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ckpt.pt"))
+    q.add_argument("--out", required=True, help="directory for the parts and resume.json")
+    q.add_argument("--part-mb", type=float, default=19.0)
+
     q = sub.add_parser("card", help="write card.json for a model directory")
     q.add_argument("--dir", required=True)
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
@@ -150,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             from .pick import pick_ema
             pick_ema(Path(args.ckpt), Path(args.out) if args.out else None, Path(args.data),
                      args.count, args.steps, args.seed)
+        elif args.cmd == "pack-resume":
+            from .resume_pack import pack_resume
+            pack_resume(Path(args.ckpt), Path(args.out), args.part_mb)
         elif args.cmd == "card":
             from .card import write_card
             write_card(Path(args.dir), Path(args.ckpt), args.name, Path(args.fid) if args.fid else None)

@@ -333,13 +333,13 @@ def quantize(model: Path, ckpt: Path, out_dir: Path, calib: int = 64, data: Path
                  "kept_float": attention_exclusions(f32),
                  "max_abs_err_vs_f32": r_q["max_abs_err"], "mean_abs_err_vs_f32": r_q["mean_abs_err"],
                  "rel_mean_abs_err_vs_f32": r_q["rel_mean_abs_err"], "ops": op_counts(q)},
-        "checked_on": {"timesteps": check_ts, "inputs": src, "mean_abs_eps_f32": r_w["mean_abs_f32"]},
+        "checked_on": {"timesteps": check_ts, "inputs": src, "mean_abs_output_f32": r_w["mean_abs_f32"]},
     }
     _atomic_write((json.dumps(report, indent=2) + "\n").encode(), out_dir / "quant_report.json")
-    print(f"checked on t = {check_ts} ({src}); mean |eps_f32| = {r_w['mean_abs_f32']:.4f}")
+    print(f"checked on t = {check_ts} ({src}); mean |f32 output| = {r_w['mean_abs_f32']:.4f}")
     for name, path, rep, nbytes in (("int8w", int8w_path, r_w, len(wq_bytes)), ("int8", int8_path, r_q, len(q_bytes))):
         print(f"{name:6s} -> {path}: {nbytes} bytes ({nbytes / f32_bytes:.2f}x f32); vs f32: "
               f"max abs err {rep['max_abs_err']:.4f}, mean abs err {rep['mean_abs_err']:.5f} "
-              f"({100 * (rep['rel_mean_abs_err'] or 0):.2f}% of mean |eps|)")
+              f"({100 * (rep['rel_mean_abs_err'] or 0):.2f}% of mean |output|)")
     print(f"int8 ops: " + ", ".join(f"{k} {v}" for k, v in report["int8"]["ops"].items()))
     return report

@@ -207,7 +207,14 @@ def train(args) -> Path:
     step, wall = 0, 0.0
     resumed = None
     if args.resume:
-        resumed = load_checkpoint(Path(args.resume))
+        from .resume_pack import unpack_resume
+
+        source = unpack_resume(Path(args.resume))
+        try:
+            resumed = load_checkpoint(source)
+        finally:
+            if source != Path(args.resume):
+                source.unlink()
         cfg = UNetConfig.from_dict(resumed["config"])
         sched = Schedule.from_dict(resumed["schedule"])
         step, wall = int(resumed.get("step", 0)), float(resumed.get("wall_seconds", 0.0))

@@ -310,6 +310,29 @@ def test_resume_continues_exactly(pipeline, tmp_path):
     assert torch.load(tmp_path / "whole" / "ckpt-stable.pt", weights_only=False)["step"] == 3
 
 
+def test_packed_resume_checkpoint_continues_exactly(pipeline, tmp_path):
+    """The committed form of a checkpoint (parts under a size limit) resumes like ckpt.pt itself."""
+    data = str(pipeline["data"])
+    common = ["--data", data, "--steps", "5", "--resolution", str(RES), *TINY, *TRAIN_SMALL]
+    run_ok(["train", "--out", str(tmp_path / "whole"), *common])
+    run_ok(["train", "--out", str(tmp_path / "half"), "--stop-at", "2", *common])
+    packed = tmp_path / "packed"
+    run_ok(["pack-resume", "--ckpt", str(tmp_path / "half" / "ckpt.pt"), "--out", str(packed), "--part-mb", "0.1"])
+    parts = sorted(packed.glob("ckpt.part*"))
+    assert len(parts) > 1 and all(p.stat().st_size <= 0.1 * 1024 * 1024 for p in parts)
+    run_ok(["train", "--out", str(tmp_path / "half"), "--resume", str(packed), "--data", data, "--threads", "1",
+            "--log-every-step", "--ckpt-minutes", "100"])
+    a = torch.load(tmp_path / "whole" / "ckpt.pt", weights_only=False)
+    b = torch.load(tmp_path / "half" / "ckpt.pt", weights_only=False)
+    assert a["step"] == b["step"] == 5
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # a damaged part is named, not loaded
+    parts[0].write_bytes(b"x" + parts[0].read_bytes()[1:])
+    with pytest.raises(RecipeError, match="damaged"):
+        from petal_train.resume_pack import unpack_resume
+        unpack_resume(packed)
+
+
 def test_pick_ema_scores_each_length_and_writes_the_best(pipeline, tmp_path):
     ckpt = pipeline["root"] / "run" / "ckpt.pt"
     out = tmp_path / "ema.pt"
