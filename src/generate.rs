@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::card::ModelCard;
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::noise;
 use crate::picture::Filter;
 use crate::sampler::{self, Denoiser, SamplerConfig, SamplerKind};
 use crate::schedule::Spacing;
+
+/// The largest picture side petal paints: beyond any screen, and a 32 px model has nothing to
+/// add past it.
+pub const MAX_SIZE: u32 = 16384;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateParams {
@@ -47,12 +52,43 @@ impl GenerateParams {
         })
     }
 
+    /// Bytes a run holds at its peak, estimated from the sizes alone: start noise and results
+    /// (f32), every tile, the sheet, and its encoded file.
+    pub fn memory_needed(&self, card: &ModelCard) -> u64 {
+        let count = self.count as u64;
+        let tensors = count
+            .saturating_mul(card.image_len() as u64)
+            .saturating_mul(2 * 4);
+        let side = self.size.map_or(card.resolution as u64, u64::from);
+        let cols = crate::picture::grid_columns(self.count) as u64;
+        let cells = cols.saturating_mul(count.div_ceil(cols));
+        let tile_bytes = side.saturating_mul(side).saturating_mul(3);
+        let pictures = tile_bytes.saturating_mul(count.saturating_add(cells.saturating_mul(2)));
+        tensors.saturating_add(pictures)
+    }
+
     pub fn validate(&self, card: &ModelCard) -> Result<()> {
         if self.count == 0 {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
         if self.size == Some(0) {
             return Err(Error::Invalid("--size must be at least 1 pixel".into()));
+        }
+        if let Some(s) = self.size.filter(|&s| s > MAX_SIZE) {
+            return Err(Error::Invalid(format!(
+                "--size {s} is larger than petal paints ({MAX_SIZE} pixels square at most)"
+            )));
+        }
+        let (needed, budget) = (self.memory_needed(card), limits::memory_budget());
+        if needed > budget {
+            return Err(Error::Invalid(format!(
+                "--count {} at {} px would need about {} of memory, more than petal may use here \
+                 ({}); paint fewer or smaller pictures per run",
+                self.count,
+                self.size.map_or(card.resolution as u64, u64::from),
+                limits::human_bytes(needed),
+                limits::human_bytes(budget)
+            )));
         }
         if !(0.0..=1.0).contains(&self.eta) {
             return Err(Error::Invalid(format!(

@@ -5,6 +5,7 @@
 //! Samplers know nothing of tract: they see a [`sampler::Denoiser`], so they can be tested
 //! against exact, analytic denoisers.
 
+pub mod atomic_file;
 pub mod board;
 pub mod card;
 pub mod denoiser;
@@ -12,6 +13,7 @@ pub mod display;
 pub mod error;
 pub mod frame;
 pub mod generate;
+pub mod limits;
 pub mod model;
 pub mod noise;
 pub mod picture;

@@ -1,7 +1,6 @@
 //! From model-space tensors to pictures on disk: value mapping, grids, upscaling, PNG text
 //! metadata and atomic writes (a power cut never leaves a half-written picture).
 
-use std::io::Write;
 use std::path::Path;
 
 use image::{imageops::FilterType, ImageFormat, RgbImage};
@@ -102,27 +101,7 @@ pub fn save_atomic(img: &RgbImage, path: &Path, metadata: &[(&str, String)]) -> 
     write_atomic(path, &bytes)
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let write_err = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".petal-").suffix(".tmp");
-    // Temp files are created 0600; a picture should get the usual 0666-minus-umask (a web
-    // server or another user on a kiosk reads the frames). open(2) applies the umask.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
-    tmp.write_all(bytes).map_err(write_err)?;
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(path).map_err(|e| write_err(e.error))?;
-    Ok(())
-}
+pub use crate::atomic_file::write_atomic;
 
 fn encode_png(img: &RgbImage, metadata: &[(&str, String)], out: &mut Vec<u8>) -> Result<()> {
     let err = |e: png::EncodingError| Error::Image(format!("PNG encoding failed: {e}"));

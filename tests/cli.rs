@@ -375,3 +375,52 @@ fn info_and_bench_run() {
     assert!(row["step_ms_median"].as_f64().unwrap() > 0.0);
     assert!(row["step_ms_min"].as_f64() <= row["step_ms_max"].as_f64());
 }
+
+/// Sizes that cannot finish are refused before any step runs: one clear line, a non-zero exit,
+/// no file, and no time spent (the model is not even loaded).
+#[test]
+fn huge_sizes_and_counts_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    for (args, want) in [
+        (&["--size", "2000000"][..], "--size 2000000 is larger"),
+        (&["--size", "16000", "--count", "64"][..], "of memory"),
+        (&["--count", "100000000"][..], "--count 100000000"),
+    ] {
+        let t0 = std::time::Instant::now();
+        generate(&out, args)
+            .failure()
+            .stderr(predicate::str::contains(want))
+            .stderr(predicate::str::contains("panicked").not())
+            .stderr(predicate::str::contains("memory allocation").not());
+        // Under qemu the binary itself starts slowly; natively this is milliseconds.
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took {:?}",
+            t0.elapsed()
+        );
+        no_leftovers(dir.path());
+    }
+}
+
+/// A temporary file a killed petal left behind is removed at the next start; another program's
+/// files and a live writer's temporary files are not.
+#[test]
+fn stale_temp_files_of_dead_writers_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // pid 0 is never a user process: its writer is certainly gone.
+    let stale = dir.path().join(".petal-0-AbCdEf.tmp");
+    let live = dir
+        .path()
+        .join(format!(".petal-{}-XyZ123.tmp", std::process::id()));
+    let other = dir.path().join(".other-program.tmp");
+    for p in [&stale, &live, &other] {
+        std::fs::write(p, b"half a picture").unwrap();
+    }
+    let out = dir.path().join("p.png");
+    generate(&out, &["--seed", "3"]).success();
+    assert!(!stale.exists(), "a dead writer's temp file must go");
+    assert!(live.exists(), "a running writer's temp file must stay");
+    assert!(other.exists(), "other programs' files must stay");
+    assert!(out.exists());
+}

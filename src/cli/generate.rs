@@ -274,11 +274,10 @@ fn check_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!("{flag} {} is a directory", path.display());
     }
-    let probe = tempfile::Builder::new()
-        .prefix(".petal-probe-")
-        .tempfile_in(dir)
+    petal::atomic_file::probe_writable(dir)
         .map_err(|e| Error::io(dir, e))
         .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
-    drop(probe);
+    petal::atomic_file::remove_stale_temp_files(dir)
+        .with_context(|| format!("{flag} {}: cleaning up", path.display()))?;
     Ok(())
 }

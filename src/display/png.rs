@@ -30,7 +30,8 @@ fn frame_number(name: &str) -> Option<u64> {
 }
 
 impl PngDisplay {
-    /// Writes into `dir` (which must exist). Numbering continues after frames already there.
+    /// Writes into `dir` (which must exist). Numbering continues after frames already there;
+    /// temporary files of a killed petal are removed.
     pub fn open(dir: &Path, width: u32, height: u32, keep: Option<u64>) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::Invalid(format!(
@@ -38,6 +39,7 @@ impl PngDisplay {
                 dir.display()
             )));
         }
+        crate::atomic_file::remove_stale_temp_files(dir)?;
         let last = std::fs::read_dir(dir)
             .map_err(|e| Error::io(dir, e))?
             .filter_map(|e| e.ok())

@@ -28,7 +28,7 @@ fn is_picture(name: &str) -> bool {
 
 impl Gallery {
     /// Creates the directory when needed and checks it can be written, so a wrong path is an
-    /// error at start, not hours later.
+    /// error at start, not hours later; removes what a killed petal left half-written there.
     pub fn prepare(&self) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|e| {
             Error::Invalid(format!(
@@ -36,15 +36,13 @@ impl Gallery {
                 self.dir.display()
             ))
         })?;
-        tempfile::Builder::new()
-            .prefix(".petal-probe-")
-            .tempfile_in(&self.dir)
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "gallery {}: cannot write there: {e}",
-                    self.dir.display()
-                ))
-            })?;
+        crate::atomic_file::probe_writable(&self.dir).map_err(|e| {
+            Error::Invalid(format!(
+                "gallery {}: cannot write there: {e}",
+                self.dir.display()
+            ))
+        })?;
+        crate::atomic_file::remove_stale_temp_files(&self.dir)?;
         Ok(())
     }
 

@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=1)
 
+    q = sub.add_parser("nearest", help="memorisation: each sample's nearest training image")
+    q.add_argument("--samples", required=True, help="float .npy [N,3,H,W] (petal generate --save-raw)")
+    q.add_argument("--data", default=str(RUNS / "data"))
+    q.add_argument("--out", default=None, help="picture of samples beside their nearest training images")
+    q.add_argument("--json", default=None)
+
     q = sub.add_parser("pack-resume", help="a training checkpoint as parts small enough to commit")
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ckpt.pt"))
     q.add_argument("--out", required=True, help="directory for the parts and resume.json")
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             from .pick import pick_ema
             pick_ema(Path(args.ckpt), Path(args.out) if args.out else None, Path(args.data),
                      args.count, args.steps, args.seed)
+        elif args.cmd == "nearest":
+            from .nearest import nearest
+            nearest(args)
         elif args.cmd == "pack-resume":
             from .resume_pack import pack_resume
             pack_resume(Path(args.ckpt), Path(args.out), args.part_mb)

@@ -333,6 +333,21 @@ def test_packed_resume_checkpoint_continues_exactly(pipeline, tmp_path):
         unpack_resume(packed)
 
 
+def test_nearest_finds_copies_and_mirror_copies(pipeline, tmp_path):
+    from petal_train.nearest import nearest_report
+
+    data = np.load(pipeline["data"] / "images.npy")
+    rng = np.random.default_rng(0)
+    copies = np.stack([data[3], data[5][:, ::-1]])  # a copy and a mirrored copy
+    fresh = rng.integers(0, 256, (2, RES, RES, 3)).astype(np.uint8)  # nothing like the data
+    imgs = np.concatenate([copies, fresh]).astype(np.float32) / 127.5 - 1.0
+    np.save(tmp_path / "s.npy", imgs.transpose(0, 3, 1, 2))
+    rep = nearest_report(tmp_path / "s.npy", pipeline["data"], tmp_path / "nn.png")
+    assert rep["samples"] == 4 and rep["near_copy_fraction"] == pytest.approx(0.5)
+    assert rep["sample_nn_percentiles"][1] < 1e-3
+    assert Image.open(tmp_path / "nn.png").size[0] > 0
+
+
 def test_pick_ema_scores_each_length_and_writes_the_best(pipeline, tmp_path):
     ckpt = pipeline["root"] / "run" / "ckpt.pt"
     out = tmp_path / "ema.pt"

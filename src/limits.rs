@@ -1,0 +1,50 @@
+//! How much memory a piece of work may plan for, so that inputs too large to finish are refused
+//! before any step runs instead of aborting half-way with an allocation failure.
+
+/// The budget when the available memory cannot be read (no procfs).
+const FALLBACK_BUDGET_BYTES: u64 = 1 << 30;
+/// Share of the currently available memory one run may plan for: the rest stays for the
+/// system, tract's buffers and the display.
+const AVAILABLE_SHARE: f64 = 0.75;
+
+/// Bytes petal may plan to hold at once: 3/4 of `MemAvailable`, or 1 GiB where it is unknown.
+pub fn memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_available(&text))
+        .map_or(FALLBACK_BUDGET_BYTES, |avail| {
+            (avail as f64 * AVAILABLE_SHARE) as u64
+        })
+}
+
+/// `MemAvailable` from /proc/meminfo text, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// A byte count for people: "12.0 TB", "3.1 GB", "640 MB".
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match b {
+        b if b >= 1e12 => format!("{:.1} TB", b / 1e12),
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b => format!("{:.0} MB", (b / 1e6).max(1.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mem_available() {
+        let text = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2000000 kB\n";
+        assert_eq!(mem_available(text), Some(2_048_000_000));
+        assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
+        assert!(memory_budget() > 0);
+        assert_eq!(human_bytes(12_000_000_000_000), "12.0 TB");
+        assert_eq!(human_bytes(640_000_000), "640 MB");
+    }
+}
