@@ -61,11 +61,31 @@ fn same_seed_same_bytes_other_seed_differs() {
 }
 
 #[test]
-fn picture_has_native_size_and_metadata() {
+fn picture_is_256_px_by_default_native_on_request_and_has_metadata() {
     let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("native.png");
+    generate(
+        &native,
+        &["--seed", "3", "--sampler", "ddim", "--size", "32"],
+    )
+    .success();
+    assert_eq!(dims(&native), (32, 32));
     let out = dir.path().join("p.png");
     generate(&out, &["--seed", "3", "--sampler", "ddim"]).success();
-    assert_eq!(dims(&out), (32, 32));
+    assert_eq!(
+        dims(&out),
+        (256, 256),
+        "a newcomer's first picture is visible"
+    );
+    // The same picture, upscaled with crisp nearest-neighbour pixels: every 8x8 block is one
+    // native pixel.
+    let (small, big) = (
+        image::open(&native).unwrap().to_rgb8(),
+        image::open(&out).unwrap().to_rgb8(),
+    );
+    for (x, y, p) in big.enumerate_pixels() {
+        assert_eq!(p, small.get_pixel(x / 8, y / 8), "pixel {x},{y}");
+    }
     // Written via a temp file, yet with the permissions any new file gets here (not 0600).
     #[cfg(unix)]
     {
@@ -85,6 +105,7 @@ fn picture_has_native_size_and_metadata() {
     assert_eq!(params.variant, "int8w");
     assert_eq!(params.model_name, "emoji32");
     assert_eq!(params.model_sha256.len(), 64);
+    assert_eq!(params.size, Some(256));
 }
 
 #[test]
@@ -136,7 +157,13 @@ fn from_round_trips_and_flags_override() {
 fn grid_and_upscale_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("grid.png");
-    generate(&out, &["--seed", "1", "--count", "5", "--steps", "2"]).success();
+    generate(
+        &out,
+        &[
+            "--seed", "1", "--count", "5", "--steps", "2", "--size", "32",
+        ],
+    )
+    .success();
     assert_eq!(
         dims(&out),
         (3 * 32, 2 * 32),
@@ -164,7 +191,7 @@ fn raw_output_and_init_noise_reproduce() {
         .arg(&strip)
         .assert()
         .success();
-    assert_eq!(dims(&strip), (3 * 32, 32), "one tile per step");
+    assert_eq!(dims(&strip), (3 * 256, 256), "one 256 px tile per step");
     let final_x = petal::noise::read_npy(&raw, [3, 32, 32], Some(1)).unwrap();
     assert!(final_x[0].iter().all(|v| v.is_finite()));
 
@@ -423,4 +450,20 @@ fn stale_temp_files_of_dead_writers_are_removed() {
     assert!(live.exists(), "a running writer's temp file must stay");
     assert!(other.exists(), "other programs' files must stay");
     assert!(out.exists());
+}
+
+/// `petal --help` starts with what a newcomer does first, before the reference.
+#[test]
+fn help_starts_with_the_first_steps() {
+    let out = Command::cargo_bin("petal")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let start = text.find("Start here:").expect("a start-here section");
+    let usage = text.find("Usage:").expect("usage");
+    assert!(start < usage, "{text}");
+    assert!(text[start..usage].contains("petal generate --out picture.png"));
 }

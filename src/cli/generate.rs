@@ -13,6 +13,9 @@ use petal::{noise, Error};
 pub const DEFAULT_SAMPLER: &str = "dpmpp-2m";
 pub const DEFAULT_STEPS: usize = 20;
 pub const DEFAULT_SPACING: &str = "trailing";
+/// Pictures are 256 px unless asked otherwise: the model's native 32 px is a speck on any
+/// screen. `--size 32` gives the native size.
+pub const DEFAULT_SIZE: u32 = 256;
 
 #[derive(Args, Debug, Default)]
 pub struct GenerateArgs {
@@ -49,7 +52,7 @@ pub struct GenerateArgs {
     /// Number of pictures, laid out as a grid.
     #[arg(long)]
     pub count: Option<usize>,
-    /// Upscale each picture to this many pixels square.
+    /// Each picture's size in pixels, square [default: 256; the model's native size is 32].
     #[arg(long)]
     pub size: Option<u32>,
     /// Upscaling filter: nearest (crisp pixels) or lanczos (smooth).
@@ -121,7 +124,12 @@ fn params_from(
             // Short random seeds are easier to read off a picture and type back in.
             .unwrap_or_else(|| u64::from(rand::random::<u32>())),
         count: args.count.or(b.map(|b| b.count)).unwrap_or(1),
-        size: args.size.or(b.and_then(|b| b.size)),
+        // A picture painted `--from` keeps its own size, native included.
+        size: match (args.size, b) {
+            (Some(s), _) => Some(s),
+            (None, Some(b)) => b.size,
+            (None, None) => Some(DEFAULT_SIZE),
+        },
         filter,
         init_noise: args
             .init_noise

@@ -6,11 +6,20 @@ mod info;
 
 use clap::{Parser, Subcommand};
 
+const START_HERE: &str = "\
+Start here:
+  petal generate --out picture.png           a 256 px picture from the built-in model
+  petal generate --out grid.png --count 16   16 pictures in a grid
+  petal frame --display png:DIR              a new picture every few minutes (docs/frame.md)";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "petal",
     version,
-    about = "A small diffusion model that paints pictures on a Raspberry Pi"
+    about = "A small diffusion model that paints pictures on a Raspberry Pi",
+    // What a newcomer does first comes before the reference.
+    help_template = "{about-with-newline}\n{before-help}{usage-heading} {usage}\n\n{all-args}{after-help}",
+    before_help = START_HERE
 )]
 pub struct Cli {
     /// No progress bar and no messages except errors.
