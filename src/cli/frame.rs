@@ -257,6 +257,14 @@ pub fn run(
             },
             Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
             Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),
+            Event::ClockNotSet => eprintln!(
+                "petal: the clock is not set yet (no network time?): quiet hours wait for it"
+            ),
+            Event::SeedsContinue { from } => {
+                eprintln!(
+                    "petal: continuing the seed sequence at {from} after the gallery's newest"
+                )
+            }
             Event::DisplayClosed => eprintln!("petal: the display was closed"),
         }
     };

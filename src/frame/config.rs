@@ -175,6 +175,8 @@ pub struct FrameSettings {
     pub gallery: Option<Gallery>,
     pub first_seed: Option<u64>,
     pub retry: Duration,
+    /// Wall-clock time (tests jump it; see [`crate::frame::when::Clock`]).
+    pub clock: std::sync::Arc<dyn crate::frame::when::Clock>,
 }
 
 pub const DEFAULT_EVERY: &str = "10m";
@@ -293,6 +295,7 @@ impl FrameSettings {
             layout,
             gallery,
             first_seed: o.seed,
+            clock: std::sync::Arc::new(crate::frame::when::SystemClock),
             retry,
         })
     }

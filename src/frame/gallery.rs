@@ -1,8 +1,14 @@
 //! The gallery: every finished picture as a PNG with petal's metadata (so `petal generate
 //! --from` paints it again), written atomically, oldest deleted past a count or byte limit.
+//!
+//! Pictures are named `petal-n<sequence>-<UTC time>-<seed>.png`. Their order comes from the
+//! sequence number, not the time: a clock that jumps back (NTP after a boot without a real-time
+//! clock) must not make retention delete the newest pictures. Names from before the sequence
+//! number (`petal-<time>-<seed>.png`) count as older than any numbered one.
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Local};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
@@ -26,6 +32,15 @@ fn is_picture(name: &str) -> bool {
     name.starts_with(PREFIX) && name.ends_with(".png")
 }
 
+/// The sequence number in a picture's name; 0 for names from before it had one.
+fn sequence(name: &str) -> u64 {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix('n'))
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
 impl Gallery {
     /// Creates the directory when needed and checks it can be written, so a wrong path is an
     /// error at start, not hours later; removes what a killed petal left half-written there.
@@ -47,7 +62,13 @@ impl Gallery {
     }
 
     /// Saves one picture (`picture`: model resolution; upscaled as `params` says) and prunes.
-    pub fn save(&self, picture: &RgbImage, params: &GenerateParams) -> Result<PathBuf> {
+    /// `now` only labels the file for people.
+    pub fn save(
+        &self,
+        picture: &RgbImage,
+        params: &GenerateParams,
+        now: &DateTime<Local>,
+    ) -> Result<PathBuf> {
         let mut params = params.clone();
         params.size = self.size.or(params.size);
         let params = &params;
@@ -55,17 +76,15 @@ impl Gallery {
             Some(s) => upscale(picture, s, params.filter),
             None => picture.clone(),
         };
-        let stamp = crate::frame::when::utc_file_stamp();
-        let mut path = self
+        let stamp = crate::frame::when::utc_file_stamp(now);
+        let seq = self
+            .pictures()?
+            .last()
+            .map_or(0, |(p, _)| sequence(&file_name(p)))
+            + 1;
+        let path = self
             .dir
-            .join(format!("{PREFIX}{stamp}-{}.png", params.seed));
-        let mut n = 2;
-        while path.exists() {
-            path = self
-                .dir
-                .join(format!("{PREFIX}{stamp}-{}-{n}.png", params.seed));
-            n += 1;
-        }
+            .join(format!("{PREFIX}n{seq:07}-{stamp}-{}.png", params.seed));
         let meta = serde_json::to_string(params)
             .map_err(|e| Error::Image(format!("cannot describe the picture: {e}")))?;
         let metadata = [
@@ -75,6 +94,15 @@ impl Gallery {
         save_atomic(&img, &path, &metadata)?;
         self.prune(&path)?;
         Ok(path)
+    }
+
+    /// The seed of the newest picture, from its metadata (`None`: no picture, or unreadable).
+    pub fn newest_seed(&self) -> Option<u64> {
+        let (path, _) = self.pictures().ok()?.pop()?;
+        let text = crate::picture::read_png_text(&path, METADATA_KEY).ok()??;
+        serde_json::from_str::<GenerateParams>(&text)
+            .ok()
+            .map(|p| p.seed)
     }
 
     /// The gallery's pictures, oldest first, with their sizes.
@@ -89,8 +117,10 @@ impl Gallery {
             let len = e.metadata().map(|m| m.len()).unwrap_or(0);
             out.push((e.path(), len));
         }
-        // Names start with a UTC time stamp, so they sort oldest first.
-        out.sort();
+        out.sort_by_key(|(p, _)| {
+            let name = file_name(p);
+            (sequence(&name), name)
+        });
         Ok(out)
     }
 
@@ -116,5 +146,26 @@ impl Gallery {
             total -= len;
         }
         Ok(())
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_order_pictures_whatever_the_time_says() {
+        assert_eq!(sequence("petal-n0000042-19700101-000012-7.png"), 42);
+        assert_eq!(sequence("petal-20261128-003205-7.png"), 0);
+        assert!(
+            sequence("petal-n0000002-19700101-000000-1.png")
+                > sequence("petal-n0000001-20261202-080000-9.png")
+        );
     }
 }

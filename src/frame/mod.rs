@@ -29,6 +29,7 @@ use crate::picture::tensor_to_rgb;
 use crate::sampler::Denoiser;
 
 pub use config::{FrameOptions, FrameSettings};
+pub use gallery::Gallery;
 
 /// How often waits look at the stop flag and at a display waiting to be retried.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -58,6 +59,14 @@ pub enum Event<'a> {
     },
     QuietHours {
         started: bool,
+    },
+    /// The wall clock reads before any real time (no RTC, no NTP yet): quiet hours are not
+    /// applied and captions leave out the time until it is set. Sent once per run.
+    ClockNotSet,
+    /// With a fixed starting seed, a restart continues the sequence after the gallery's newest
+    /// picture instead of painting the same pictures again.
+    SeedsContinue {
+        from: u64,
     },
     /// The viewer closed the display (a desktop window): the run ends as if stopped.
     DisplayClosed,
@@ -332,6 +341,15 @@ pub fn run<D: Display>(
     screen.ready();
     let mut report = Report::default();
     let mut next_seed = settings.first_seed;
+    if let (Some(first), Some(g)) = (settings.first_seed, &settings.gallery) {
+        if let Some(newest) = g.newest_seed().filter(|&s| s >= first) {
+            next_seed = Some(newest.wrapping_add(1));
+            (screen.events)(Event::SeedsContinue {
+                from: newest.wrapping_add(1),
+            });
+        }
+    }
+    let mut clock_warned = false;
     // The previous picture's start noise, for morphing from it.
     let mut previous: Option<Vec<f32>> = None;
     let mut quiet = false;
@@ -344,8 +362,14 @@ pub fn run<D: Display>(
             if settings.cycles.is_some_and(|n| report.pictures >= n) {
                 return Ok(());
             }
-            if let Some(q) = settings.quiet_hours {
-                if q.contains_now() {
+            let now = settings.clock.now();
+            let clock_set = when::clock_is_set(&now);
+            if !clock_set && !clock_warned {
+                clock_warned = true;
+                (screen.events)(Event::ClockNotSet);
+            }
+            if let Some(q) = settings.quiet_hours.filter(|_| clock_set) {
+                if q.contains_time(&now) {
                     if !quiet {
                         quiet = true;
                         (screen.events)(Event::QuietHours { started: true });
@@ -412,9 +436,14 @@ pub fn run<D: Display>(
             let out = generate(denoiser, card, &p, None, &mut steps)?;
             let emerged = steps.shown;
             let picture = picture_of(&out[0], card)?;
-            let caption = settings
-                .caption
-                .then(|| format!("{}  seed {seed}", when::local_stamp()));
+            let now = settings.clock.now();
+            let caption = settings.caption.then(|| {
+                if when::clock_is_set(&now) {
+                    format!("{}  seed {seed}", when::local_stamp(&now))
+                } else {
+                    format!("seed {seed}")
+                }
+            });
             screen.present_final(picture.clone(), caption, stop);
             if emerging && emerged > 0 {
                 report.emerging_frames += emerged;
@@ -422,7 +451,7 @@ pub fn run<D: Display>(
             }
             let paint_time = started.elapsed();
             let saved = match &settings.gallery {
-                Some(g) => match g.save(&picture, &p) {
+                Some(g) => match g.save(&picture, &p, &now) {
                     Ok(path) => Some(path),
                     Err(e) => {
                         (screen.events)(Event::GalleryFailed { error: &e });

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::Timelike;
+use chrono::{DateTime, Datelike, Local, Timelike};
 
 use crate::error::{Error, Result};
 
@@ -99,23 +99,45 @@ impl QuietHours {
         }
     }
 
-    pub fn contains_now(&self) -> bool {
-        self.contains(local_minute())
+    /// Whether the local time `now` is inside.
+    pub fn contains_time(&self, now: &DateTime<Local>) -> bool {
+        self.contains(now.hour() * 60 + now.minute())
     }
 }
 
-/// Minutes after local midnight now.
-pub fn local_minute() -> u32 {
-    let now = chrono::Local::now();
-    now.hour() * 60 + now.minute()
+/// Wall-clock time as the frame sees it. Only quiet hours, captions and file names read it;
+/// waiting between pictures uses the monotonic clock, so a clock that jumps (NTP arriving
+/// after a boot without a real-time clock) cannot stall or rush the loop. Tests replace it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Local>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Local> {
+        Local::now()
+    }
+}
+
+/// A Raspberry Pi has no battery-backed clock: until NTP answers it boots at 1970 or at its
+/// last saved time. A year before this one means the clock has not been set.
+pub const EARLIEST_SET_YEAR: i32 = 2025;
+
+/// Whether `now` can be a real time (see [`EARLIEST_SET_YEAR`]).
+pub fn clock_is_set(now: &DateTime<Local>) -> bool {
+    now.year() >= EARLIEST_SET_YEAR
 }
 
 /// "2026-11-28 00:32", local time.
-pub fn local_stamp() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M").to_string()
+pub fn local_stamp(now: &DateTime<Local>) -> String {
+    now.format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// "20261128-003205", UTC, for file names that sort by time.
-pub fn utc_file_stamp() -> String {
-    chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
+/// "20261128-003205", UTC, for people reading file names (order comes from a sequence number).
+pub fn utc_file_stamp(now: &DateTime<Local>) -> String {
+    now.with_timezone(&chrono::Utc)
+        .format("%Y%m%d-%H%M%S")
+        .to_string()
 }
