@@ -19,5 +19,6 @@ pub mod noise;
 pub mod picture;
 pub mod sampler;
 pub mod schedule;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -25,7 +25,7 @@ use super::options::{invalid, Options};
 use super::spi::SpiConfig;
 use super::{AnyDisplay, Backend, MemoryDisplay, PngDisplay};
 use crate::error::{Error, Result};
-use crate::frame::when::parse_duration;
+use crate::units::parse_duration;
 
 pub const DEFAULT_SIZE: (u32, u32) = (256, 256);
 pub const DEFAULT_PNG_KEEP: u64 = 1000;

@@ -17,10 +17,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::gallery::Gallery;
-use super::when::{parse_duration, QuietHours};
+use super::when::QuietHours;
 use crate::display::scale::{parse_colour, Fit, Layout, Smoothing};
 use crate::display::DisplaySpec;
 use crate::error::{Error, Result};
+use crate::units::{parse_bytes, parse_duration};
 
 /// Every option, as the file or the flags give it (unparsed, all optional).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -129,35 +130,6 @@ impl FrameOptions {
             },
         )
     }
-}
-
-/// Parses `500M`, `2G`, `100k`, `12345` (bytes; powers of 1024).
-pub fn parse_bytes(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'B' => 1,
-                _ => 0,
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|_| mult > 0)
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "{s:?} is not a size in bytes (examples: 500M, 2G, 100k)"
-            ))
-        })
 }
 
 /// The loop's settings, parsed and checked (the generation settings are checked separately,

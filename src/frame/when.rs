@@ -1,57 +1,8 @@
-//! Durations ("10m", "1h30m"), quiet hours ("22:00-07:00") and the local clock.
-
-use std::time::Duration;
+//! Quiet hours ("22:00-07:00") and the wall clock. Durations are parsed in [`crate::units`].
 
 use chrono::{DateTime, Datelike, Local, Timelike};
 
 use crate::error::{Error, Result};
-
-/// Parses `500ms`, `30s`, `10m`, `2h`, `1d` and sums such as `1h30m`; `0` alone is allowed.
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    let text = s.trim();
-    let bad = |why: &str| {
-        Error::Invalid(format!(
-            "{s:?} is not a duration ({why}; examples: 30s, 10m, 1h30m, 500ms)"
-        ))
-    };
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| bad("a number needs a unit"))?;
-        if n_end == 0 {
-            return Err(bad("expected a number"));
-        }
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad("bad number"))?;
-        let after = &rest[n_end..];
-        let u_end = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let unit = match &after[..u_end] {
-            "ms" => 0.001,
-            "s" | "sec" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            "" => return Err(bad("a number needs a unit")),
-            _ => return Err(bad("units are ms, s, m, h, d")),
-        };
-        let secs = n * unit;
-        if !secs.is_finite() || secs > 1e9 {
-            return Err(bad("too long"));
-        }
-        total += Duration::from_secs_f64(secs);
-        rest = after[u_end..].trim_start();
-    }
-    Ok(total)
-}
 
 /// A daily window in local time when the frame neither paints nor refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
