@@ -30,15 +30,20 @@ $PY -m petal_train export --ckpt "$OUT/ema.pt" --out "$OUT/$NAME-f32.onnx"
 $PY -m petal_train quantize --model "$OUT/$NAME-f32.onnx" --ckpt "$OUT/ema.pt" --out-dir "$OUT"
 # The card must exist before petal can load the directory; it is rewritten with the scores below.
 $PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME"
+if [ -n "${PETAL:-}" ]; then
+    # One process per variant, side by side: petal paints one picture at a time per process.
+    pids=()
+    for v in f32 int8w int8; do
+        "$PETAL" --quiet --threads 1 generate --model "$OUT" --variant "$v" --count "$COUNT" --seed 1 \
+            --size 32 --save-raw "$RUN/samples-$v.npy" --out "$RUN/samples-$v.png" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+fi
 for v in f32 int8w int8; do
     floor=(); [ "$v" = f32 ] && floor=(--floor)
     model="$OUT/$NAME-$v.onnx"
-    if [ -n "${PETAL:-}" ]; then
-        raw="$RUN/samples-$v.npy"
-        "$PETAL" generate --model "$OUT" --variant "$v" --count "$COUNT" --seed 1 \
-            --save-raw "$raw" --out "$RUN/samples-$v.png"
-        model=$raw
-    fi
+    [ -n "${PETAL:-}" ] && model="$RUN/samples-$v.npy"
     # samples-<variant>.npy is scored under its variant's name, like <name>-<variant>.onnx
     $PY -m petal_train eval --model "$model" --ckpt "$OUT/ema.pt" --count "$COUNT" "${floor[@]}" --json "$FID"
 done

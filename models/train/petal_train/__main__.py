@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samples, scored against as many training images (default: half the emoji set)")
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--sampler", choices=["dpmpp-2m", "ddpm"], default="dpmpp-2m",
+                   help="ddpm: ancestral over all T steps (ignores --steps)")
+    q.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
+                   help="bf16 autocast for a .pt model (about 3x faster on a CPU with bf16)")
     q.add_argument("--ref-seed", type=int, default=0,
                    help="which random training images the samples are scored against")
     q.add_argument("--floor", action="store_true",
@@ -110,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--count", type=int, default=953)
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
 
     q = sub.add_parser("nearest", help="memorisation: each sample's nearest training image")
     q.add_argument("--samples", required=True, help="float .npy [N,3,H,W] (petal generate --save-raw)")
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "pick-ema":
             from .pick import pick_ema
             pick_ema(Path(args.ckpt), Path(args.out) if args.out else None, Path(args.data),
-                     args.count, args.steps, args.seed)
+                     args.count, args.steps, args.seed, args.bf16)
         elif args.cmd == "nearest":
             from .nearest import nearest
             nearest(args)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .data import load_dataset
 from .errors import RecipeError
-from .schedule import sample_dpmpp_2m
+from .schedule import sample_ddpm, sample_dpmpp_2m
 from .train import load_checkpoint, load_ema_model, prediction_of
 from .schedule import Schedule
 
@@ -204,7 +204,8 @@ class OnnxEps:
         return torch.from_numpy(np.concatenate(outs))
 
 
-def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int) -> tuple[np.ndarray, dict]:
+def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int, sampler: str = "dpmpp-2m",
+             bf16: bool = False) -> tuple[np.ndarray, dict]:
     if not model_path.exists():
         raise RecipeError(f"model {model_path} does not exist")
     if model_path.suffix == ".npy":
@@ -229,10 +230,14 @@ def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int) ->
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(count, 3, r, r, generator=g)  # same noise for every variant: paired comparison
     out = []
-    for chunk in noise.split(50):
-        x = sample_dpmpp_2m(eps, sched, chunk, steps, prediction_of(ck))
+    for chunk in noise.split(64):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if sampler == "ddpm":
+                x = sample_ddpm(eps, sched, chunk, prediction_of(ck), generator=g)
+            else:
+                x = sample_dpmpp_2m(eps, sched, chunk, steps, prediction_of(ck))
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(out), {"step": ck.get("step")}
+    return np.concatenate(out), {"step": ck.get("step"), "T": sched.T}
 
 
 def variant_key(model_path: Path) -> str:
@@ -287,7 +292,10 @@ def evaluate(args) -> dict:
         raise RecipeError(f"{data_dir} has {data.shape[0]} images; FID-L0 needs more")
     ref = reference_features(data_dir, data)
     result: dict = {}
-    gen, info = generate(model_path, Path(args.ckpt), args.count, args.steps, args.seed)
+    if args.sampler == "ddpm" and model_path.suffix == ".npy":
+        raise RecipeError("--sampler applies to a model, not to samples painted elsewhere (.npy)")
+    gen, info = generate(model_path, Path(args.ckpt), args.count, args.steps, args.seed, args.sampler,
+                         args.bf16)
     args.count = gen.shape[0]
     if gen.shape[1] != data.shape[1]:
         raise RecipeError(f"model makes {gen.shape[1]} px images but {data_dir} is {data.shape[1]} px")
@@ -298,7 +306,12 @@ def evaluate(args) -> dict:
     fid = frechet(features(gen), ref[first])
     key = variant_key(model_path)
     result[key] = fid
-    how = "samples from the .npy" if model_path.suffix == ".npy" else f"DPM-Solver++ 2M {args.steps} steps"
+    if model_path.suffix == ".npy":
+        how = "samples from the .npy"
+    elif args.sampler == "ddpm":
+        how = f"DDPM {info.get('T', 1000)} steps"
+    else:
+        how = f"DPM-Solver++ 2M {args.steps} steps"
     print(f"FID-L0 {key} ({model_path.name}, step {info['step']}, {args.count} samples, {how}, "
           f"vs {len(first)} training images): {fid:.3f}")
     if args.count <= 1280:
@@ -310,7 +323,7 @@ def evaluate(args) -> dict:
         print(f"FID-L0 floor (two disjoint random sets of training images, {len(first)} vs "
               f"{len(second)}): {floor:.3f}")
     if args.json:
-        sampler = "petal generate (.npy)" if model_path.suffix == ".npy" else "dpmpp-2m"
+        sampler = "petal generate (.npy)" if model_path.suffix == ".npy" else args.sampler
         merge_json(Path(args.json), {**result, "eval": {"samples": args.count, "sampler": sampler,
                                                         "steps": args.steps, "seed": args.seed}})
         print(f"merged into {args.json}")

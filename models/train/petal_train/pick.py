@@ -19,7 +19,8 @@ from .schedule import Schedule, sample_dpmpp_2m
 from .train import atomic_save, load_checkpoint, prediction_of
 
 
-def pick_ema(ckpt: Path, out: Path | None, data_dir: Path, count: int, steps: int, seed: int) -> dict:
+def pick_ema(ckpt: Path, out: Path | None, data_dir: Path, count: int, steps: int, seed: int,
+             bf16: bool = True) -> dict:
     ck = load_checkpoint(ckpt)
     emas = ck.get("emas")
     if not isinstance(emas, dict) or not emas:
@@ -37,13 +38,16 @@ def pick_ema(ckpt: Path, out: Path | None, data_dir: Path, count: int, steps: in
         model = UNet(cfg)
         model.load_state_dict(state)
         model.eval()
-        imgs = np.concatenate([to_uint8(sample_dpmpp_2m(model, sched, chunk, steps, prediction_of(ck)))
-                               for chunk in noise.split(64)])
+        # bf16 on the CPU is ~3x faster than fp32 here; every length is ranked with the same numerics.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            imgs = np.concatenate([to_uint8(sample_dpmpp_2m(model, sched, chunk, steps, prediction_of(ck)))
+                                   for chunk in noise.split(64)])
         scores[key] = score_images(imgs, ref)
         print(f"EMA ratio {key}: FID-L0 {scores[key]:.2f} ({count} samples vs {count} training images, "
               f"DPM-Solver++ 2M {steps} steps)")
     best = min(scores, key=scores.get)
-    pick = {"picked_by": f"FID-L0, {count} samples vs {count} training images, DPM-Solver++ 2M {steps} steps",
+    pick = {"picked_by": f"FID-L0, {count} samples vs {count} training images, DPM-Solver++ 2M {steps} steps"
+                         f"{' (PyTorch, bf16 autocast)' if bf16 else ' (PyTorch, fp32)'}",
             "scores": scores}
     keep = {k: ck[k] for k in ("version", "config", "schedule", "prediction", "step", "wall_seconds", "meta",
                                "hparams") if k in ck}

@@ -88,3 +88,26 @@ def sample_dpmpp_2m(model, sched: Schedule, noise: torch.Tensor, steps: int = 20
         x = math.sqrt((1 - a_s) / (1 - a_t)) * x - math.sqrt(a_s) * math.expm1(-h) * d
         prev_x0, prev_h = x0, h
     return x.float()
+
+
+@torch.no_grad()
+def sample_ddpm(model, sched: Schedule, noise: torch.Tensor, prediction: str = "epsilon",
+                clip: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Ancestral DDPM over all T steps (Ho et al. eq. 7, posterior variance "fixed_small"), the
+    reference the few-step solvers approximate. Float64 bookkeeping, like sample_dpmpp_2m."""
+    ac = sched.alphas_cumprod
+    x = noise.double()
+    for t in range(sched.T - 1, -1, -1):
+        a_t = ac[t].item()
+        a_prev = ac[t - 1].item() if t > 0 else 1.0
+        tt = torch.full((x.shape[0],), float(t), device=x.device)
+        x0 = predicted_x0(model(x.float(), tt).double(), x, a_t, prediction)
+        if clip:
+            x0 = x0.clamp(-1, 1)
+        beta = 1 - a_t / a_prev
+        mean = (math.sqrt(a_prev) * beta / (1 - a_t)) * x0 + (math.sqrt(1 - beta) * (1 - a_prev) / (1 - a_t)) * x
+        if t > 0:
+            std = math.sqrt((1 - a_prev) / (1 - a_t) * beta)
+            mean = mean + std * torch.randn(x.shape, generator=generator, dtype=torch.float64)
+        x = mean
+    return x.float()

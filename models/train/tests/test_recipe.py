@@ -208,6 +208,13 @@ def test_eval_and_card(pipeline):
     assert card["training"]["images_seen"] == 3 * 4
     assert "linear decay" in card["training"]["lr_schedule"]
 
+    # the 1000-step DDPM reference row, batched in PyTorch
+    ddpm = pipeline["root"] / "ddpm.json"
+    run_ok(["eval", "--model", str(pipeline["ckpt"]), "--data", str(pipeline["data"]), "--count", "4",
+            "--sampler", "ddpm", "--json", str(ddpm)])
+    row = json.loads(ddpm.read_text())
+    assert np.isfinite(row["ema"]) and row["eval"]["sampler"] == "ddpm"
+
     bad = dict(card, variants={"f32": dict(card["variants"]["f32"], sha256="xyz")})
     with pytest.raises(RecipeError, match="sha256"):
         validate_card(bad)
@@ -233,6 +240,31 @@ def test_v_target_recovers_x0_and_eps_at_every_noise_level():
         err = predicted_x0(v + 1e-3, xt, a, "v") - x0
         assert err.abs().max() <= 1e-3 + 1e-12
     assert torch.equal(target_for("epsilon", x0, noise, torch.tensor(0.5)), noise)
+
+
+@pytest.mark.parametrize("prediction", ["v", "epsilon"])
+def test_samplers_reach_the_data_law_with_an_exact_gaussian_denoiser(prediction):
+    """Data N(mu, s^2) per value has a closed-form denoiser; DDPM (1000 steps) and DPM-Solver++ 2M
+    (20 steps) driven by it must land on mean mu and variance s^2 (up to their known shrinkage)."""
+    from petal_train.schedule import Schedule, sample_ddpm, sample_dpmpp_2m
+
+    sched = Schedule("cosine", 1000)
+    mu, s = 0.3, 0.5
+
+    def exact(x, t):
+        a = float(sched.alphas_cumprod[int(t[0])])
+        var = a * s * s + 1 - a
+        dev = x.double() - math.sqrt(a) * mu
+        eps = math.sqrt(1 - a) * dev / var
+        x0 = mu + math.sqrt(a) * s * s / var * dev
+        return (math.sqrt(a) * eps - math.sqrt(1 - a) * x0) if prediction == "v" else eps
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(2000, 3, 2, 2, generator=g)
+    for x in (sample_ddpm(exact, sched, noise, prediction, clip=False, generator=g),
+              sample_dpmpp_2m(exact, sched, noise, 20, prediction, clip=False)):
+        assert abs(float(x.mean()) - mu) < 0.01
+        assert abs(float(x.std()) / s - 1) < 0.03
 
 
 def test_min_snr_weights_are_the_same_x0_weighting_for_both_targets():
