@@ -56,10 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--log-every-step", action="store_true", help="metrics.csv gets every step's raw loss")
     q.add_argument("--resolution", type=int, default=32)
     q.add_argument("--channels", type=int, default=32)
-    q.add_argument("--channel-mult", type=int, nargs="+", default=[1, 2, 2])
-    q.add_argument("--res-blocks", type=int, nargs="+", default=[1],
+    q.add_argument("--channel-mult", type=int, nargs="+", default=[1, 2, 2, 2])
+    q.add_argument("--res-blocks", type=int, nargs="+", default=[1, 2, 2, 2],
                    help="residual blocks per level: one number for all levels, or one per level")
-    q.add_argument("--attn-resolutions", type=int, nargs="*", default=[16])
+    q.add_argument("--attn-resolutions", type=int, nargs="*", default=[8])
     q.add_argument("--groups", type=int, default=8)
     q.add_argument("--dropout", type=float, default=0.1)
     q.add_argument("--schedule", choices=["cosine", "linear"], default="cosine")
