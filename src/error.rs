@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -33,5 +33,13 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// A write that failed for lack of space (a full SD card, a quota): deleting old pictures
+    /// can make room for it.
+    pub fn is_out_of_space(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
     }
 }

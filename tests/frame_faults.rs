@@ -285,3 +285,103 @@ fn sigkill_at_random_moments_leaves_whole_pictures_and_a_continuing_sequence() {
         "{rounds} kills; temp files found right after a kill: {left_temps}; gallery seeds {seeds:?}"
     );
 }
+
+// ---- a full disk ----
+
+/// A small tmpfs, unmounted when dropped; `None` where this process may not mount (not root,
+/// no mount(8), a container without the capability).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// The gallery and the png display share a nearly full filesystem: the frame keeps showing new
+/// pictures, makes room by deleting the oldest frames and pictures, logs each failure once per
+/// picture at most, never exits early, never leaves a partial file, and carries on normally
+/// once space is back.
+#[test]
+fn a_full_disk_costs_old_pictures_not_the_new_one() {
+    let Some(disk) = SmallDisk::mount(1 << 20) else {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (needs root); the full-disk test did not run"
+        );
+        return;
+    };
+    let (shown, g) = (disk.path().join("shown"), disk.path().join("gallery"));
+    std::fs::create_dir(&shown).unwrap();
+    // Fill the disk but for ~300 kB: a few pictures' worth.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; (1 << 20) - 300 * 1024]).unwrap();
+    let cycles = 12;
+    let run = |seed: &str| {
+        let mut c = Command::cargo_bin("petal").expect("petal binary");
+        c.args(["--threads", "1", "frame", "--steps", "3", "--every", "0"])
+            .args(["--cycles", &cycles.to_string(), "--seed", seed])
+            .args(["--gallery-size", "128"])
+            .arg("--display")
+            .arg(format!("png:{}?size=192x192", shown.display()))
+            .arg("--gallery")
+            .arg(&g)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run("1");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let painted = stderr.lines().filter(|l| l.contains("seed ")).count();
+    assert_eq!(painted, cycles, "every picture was painted: {stderr}");
+    let failures = stderr
+        .lines()
+        .filter(|l| l.contains("No space") || l.contains("space"))
+        .count();
+    assert!(
+        failures <= 2 * cycles,
+        "logged once per picture at most: {stderr}"
+    );
+    let current = image::open(shown.join("current.png")).expect("current.png is whole");
+    assert_eq!(current.width(), 192);
+    for d in [&shown, &g] {
+        let (pngs, temps) = pngs_and_temps(d);
+        assert!(temps.is_empty(), "partial files: {temps:?}");
+        for p in pngs {
+            image::open(&p).unwrap_or_else(|e| panic!("{} is not whole: {e}", p.display()));
+        }
+    }
+    // 3 emerging frames and the finished picture per cycle were shown; the disk held far fewer,
+    // so the oldest frames made room (frame numbering is not the limit: keep defaults to 1000).
+    let kept_frames = pngs_and_temps(&shown).0.len() - 1;
+    assert!(kept_frames < 4 * cycles, "{kept_frames} frames kept");
+    // The newest picture is in the gallery: room was made for it.
+    let seeds = gallery_seeds(&g);
+    assert_eq!(seeds.last(), Some(&(cycles as u64)), "{seeds:?}");
+
+    // Space comes back: nothing more is deleted than retention asks for.
+    std::fs::remove_file(&filler).unwrap();
+    let before = gallery_seeds(&g).len();
+    let out = run("100");
+    assert!(out.status.success());
+    assert_eq!(gallery_seeds(&g).len(), before + cycles);
+}

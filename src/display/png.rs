@@ -58,6 +58,31 @@ impl PngDisplay {
         self.dir.join(format!("{PREFIX}{n:06}.png"))
     }
 
+    /// Writes the encoded frame; on a full disk, deletes the oldest numbered frames until it fits
+    /// (the newest picture on the screen matters more than old frames).
+    fn write_making_room(&self, path: &Path) -> Result<()> {
+        loop {
+            match write_atomic(path, &self.bytes) {
+                Err(e) if e.is_out_of_space() => {
+                    let oldest = std::fs::read_dir(&self.dir)
+                        .map_err(|e| Error::io(&self.dir, e))?
+                        .filter_map(|e| e.ok())
+                        .filter_map(|e| frame_number(&e.file_name().to_string_lossy()))
+                        .min();
+                    match oldest {
+                        Some(n) => match std::fs::remove_file(self.frame_path(n)) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(Error::io(self.frame_path(n), e)),
+                        },
+                        None => return Err(e),
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// The image in the off-screen buffer.
     pub fn buffer(&self) -> &RgbImage {
         &self.canvas.image
@@ -86,7 +111,7 @@ impl Display for PngDisplay {
             .map_err(|e| Error::Image(format!("PNG encoding failed: {e}")))?;
         if self.keep != Some(0) {
             let n = self.next;
-            write_atomic(&self.frame_path(n), &self.bytes)?;
+            self.write_making_room(&self.frame_path(n))?;
             self.next += 1;
             if let Some(keep) = self.keep {
                 if n > keep {
@@ -99,6 +124,6 @@ impl Display for PngDisplay {
                 }
             }
         }
-        write_atomic(&self.dir.join(CURRENT), &self.bytes)
+        self.write_making_room(&self.dir.join(CURRENT))
     }
 }

@@ -91,7 +91,17 @@ impl Gallery {
             (METADATA_KEY, meta),
             ("Software", format!("petal {}", env!("CARGO_PKG_VERSION"))),
         ];
-        save_atomic(&img, &path, &metadata)?;
+        // On a full disk, the oldest pictures make room for the newest (retention, early).
+        loop {
+            match save_atomic(&img, &path, &metadata) {
+                Err(e) if e.is_out_of_space() => {
+                    if !self.remove_oldest()? {
+                        return Err(e);
+                    }
+                }
+                r => break r?,
+            }
+        }
         self.prune(&path)?;
         Ok(path)
     }
@@ -122,6 +132,18 @@ impl Gallery {
             (sequence(&name), name)
         });
         Ok(out)
+    }
+
+    /// Deletes the oldest picture; false when there is none.
+    fn remove_oldest(&self) -> Result<bool> {
+        let Some((oldest, _)) = self.pictures()?.into_iter().next() else {
+            return Ok(false);
+        };
+        match std::fs::remove_file(&oldest) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(Error::io(oldest, e)),
+        }
     }
 
     fn prune(&self, newest: &Path) -> Result<()> {
