@@ -8,7 +8,7 @@
 #               defaults, as users get them; without it they come from onnxruntime + the recipe's
 #               DPM-Solver++ 2M
 #   PICK_COUNT  samples per EMA length in pick-ema (default EVAL_COUNT); SKIP_PICK=1 ships
-#               RUN_DIR/ema.pt as it is
+#               RUN_DIR/ema-picked.pt from an earlier pick-ema, or else RUN_DIR/ema.pt
 set -euo pipefail
 cd "$(dirname "$0")"
 RUN=${1:-runs/emoji32}
@@ -20,7 +20,8 @@ mkdir -p "$OUT"
 FID="$RUN/fid.json"
 rm -f "$FID"
 if [ "${SKIP_PICK:-0}" = 1 ]; then
-    cp "$RUN/ema.pt" "$RUN/ema-picked.pt"
+    # an earlier pick-ema's choice if there is one, else the run's primary EMA
+    [ -f "$RUN/ema-picked.pt" ] || cp "$RUN/ema.pt" "$RUN/ema-picked.pt"
 else
     $PY -m petal_train pick-ema --ckpt "$RUN/ckpt.pt" --out "$RUN/ema-picked.pt" --count "${PICK_COUNT:-$COUNT}"
 fi

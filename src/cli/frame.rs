@@ -68,27 +68,8 @@ pub struct FrameArgs {
     /// Gallery pictures upscaled to this many pixels square.
     #[arg(long, value_name = "PX")]
     pub gallery_size: Option<u32>,
-    /// Model directory, card file or shipped name (default: the embedded model).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// f32, int8w or int8.
-    #[arg(long)]
-    pub variant: Option<String>,
-    /// ddpm, ddim, dpmpp-2m or dpmpp-3m.
-    #[arg(long)]
-    pub sampler: Option<String>,
-    /// Sampler steps.
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Timestep spacing: leading, trailing or linspace.
-    #[arg(long)]
-    pub spacing: Option<String>,
-    /// DDIM noise (0: deterministic).
-    #[arg(long)]
-    pub eta: Option<f32>,
-    /// Seed of the first picture; the next ones take the following seeds (default: random).
-    #[arg(long)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub sampling: super::sampling::SamplingArgs,
     /// First wait after a display fails; it doubles up to a minute (default 1s).
     #[arg(long, value_name = "DURATION", hide = true)]
     pub retry: Option<String>,
@@ -116,13 +97,13 @@ impl FrameArgs {
             keep: self.keep,
             keep_bytes: self.keep_bytes.clone(),
             gallery_size: self.gallery_size,
-            model: self.model.clone(),
-            variant: self.variant.clone(),
-            sampler: self.sampler.clone(),
-            steps: self.steps,
-            spacing: self.spacing.clone(),
-            eta: self.eta,
-            seed: self.seed,
+            model: self.sampling.model.clone(),
+            variant: self.sampling.variant.clone(),
+            sampler: self.sampling.sampler.clone(),
+            steps: self.sampling.steps,
+            spacing: self.sampling.spacing.clone(),
+            eta: self.sampling.eta,
+            seed: self.sampling.seed,
             threads: None,
             retry: self.retry.clone(),
         }

@@ -25,30 +25,11 @@ pub struct GenerateArgs {
     /// Regenerate the picture whose PNG metadata this file holds (other flags override).
     #[arg(long)]
     pub from: Option<PathBuf>,
-    /// Model directory, card file or shipped name (default: the embedded model).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// f32, int8w (weight-only int8) or int8 (integer compute).
-    #[arg(long)]
-    pub variant: Option<String>,
-    /// ddpm, ddim, dpmpp-2m or dpmpp-3m.
-    #[arg(long)]
-    pub sampler: Option<String>,
-    /// Sampler steps (1..=T).
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Timestep spacing: leading, trailing or linspace.
-    #[arg(long)]
-    pub spacing: Option<String>,
-    /// DDIM noise (0: deterministic, 1: DDPM-like).
-    #[arg(long)]
-    pub eta: Option<f32>,
+    #[command(flatten)]
+    pub sampling: super::sampling::SamplingArgs,
     /// Do not clip the x0 prediction to the model's value range.
     #[arg(long)]
     pub no_clip: bool,
-    /// Seed for the noise (default: a random one, printed and stored in the PNG).
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Number of pictures, laid out as a grid.
     #[arg(long)]
     pub count: Option<usize>,
@@ -77,6 +58,7 @@ fn params_from(
 ) -> anyhow::Result<GenerateParams> {
     let card = &model.card;
     let variant = args
+        .sampling
         .variant
         .clone()
         .or_else(|| base.as_ref().map(|b| b.variant.clone()))
@@ -90,6 +72,7 @@ fn params_from(
     };
     Ok(GenerateParams {
         model: args
+            .sampling
             .model
             .clone()
             .or_else(|| b.and_then(|b| b.model.clone())),
@@ -97,28 +80,32 @@ fn params_from(
         model_sha256: sha,
         variant,
         sampler: args
+            .sampling
             .sampler
             .clone()
             .or_else(|| b.map(|b| b.sampler.clone()))
             .or_else(|| defaults.sampler.clone())
             .unwrap_or_else(|| DEFAULT_SAMPLER.into()),
         steps: args
+            .sampling
             .steps
             .or(b.map(|b| b.steps))
             .or(defaults.steps)
             .unwrap_or(DEFAULT_STEPS),
         spacing: args
+            .sampling
             .spacing
             .clone()
             .or_else(|| b.map(|b| b.spacing.clone()))
             .unwrap_or_else(|| DEFAULT_SPACING.into()),
-        eta: args.eta.or(b.map(|b| b.eta)).unwrap_or(0.0),
+        eta: args.sampling.eta.or(b.map(|b| b.eta)).unwrap_or(0.0),
         clip_x0: if args.no_clip {
             false
         } else {
             b.is_none_or(|b| b.clip_x0)
         },
         seed: args
+            .sampling
             .seed
             .or(b.map(|b| b.seed))
             // Short random seeds are easier to read off a picture and type back in.
@@ -187,6 +174,7 @@ pub fn run(
     }
     let base = args.from.as_deref().map(read_from).transpose()?;
     let model_spec = args
+        .sampling
         .model
         .clone()
         .or_else(|| base.as_ref().and_then(|b| b.model.clone()));

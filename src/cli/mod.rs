@@ -3,6 +3,7 @@ mod boards;
 mod frame;
 mod generate;
 mod info;
+mod sampling;
 
 use clap::{Parser, Subcommand};
 
