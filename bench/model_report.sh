@@ -21,7 +21,7 @@ PETAL=${PETAL:-$ROOT/target/release/petal}
 PY=${PY:-$ROOT/.venv/bin/python}
 MODEL=$ROOT/models/emoji32
 step=$($PY -c "import json;print(json.load(open('$MODEL/card.json'))['training']['steps'])")
-OUT=${2:-$ROOT/bench/results/model-$step}
+OUT=$(mkdir -p "${2:-$ROOT/bench/results/model-$step}" && cd "${2:-$ROOT/bench/results/model-$step}" && pwd)
 mkdir -p "$OUT"
 train() { (cd "$ROOT/models/train" && "$PY" -m petal_train "$@"); }
 
