@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
+from .quantize import _atomic_write as atomic_write
 from .train import load_checkpoint
 
 MANIFEST = "resume.json"
@@ -36,11 +37,11 @@ def pack_resume(ckpt: Path, out_dir: Path, part_mb: float = 19.0) -> list[Path]:
     parts = []
     for i in range(0, len(data), size):
         p = out_dir / f"ckpt.part{i // size:02d}"
-        _atomic_write(p, data[i:i + size])
+        atomic_write(data[i:i + size], p)
         parts.append(p)
     manifest = {"step": ck["step"], "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                 "parts": [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]}
-    _atomic_write(out_dir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write((json.dumps(manifest, indent=2) + "\n").encode(), out_dir / MANIFEST)
     print(f"packed {ckpt} (step {ck['step']}, {len(data)} bytes) into {len(parts)} parts in {out_dir}")
     return parts
 
@@ -71,16 +72,3 @@ def unpack_resume(path: Path) -> Path:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return Path(tmp)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
