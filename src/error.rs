@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{hint}", hint = io_hint(.source))]
     Io {
         path: PathBuf,
         #[source]
@@ -26,6 +26,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about an I/O error, where the OS message alone does not say.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::PermissionDenied => {
+            " (the user petal runs as may not use it: check its owner and mode, or the groups in boards/install.sh)"
+        }
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            " (the disk is full: free space, or keep fewer pictures with --keep / --keep-bytes)"
+        }
+        ErrorKind::ReadOnlyFilesystem => " (the filesystem is read-only: choose a writable path)",
+        _ => "",
+    }
+}
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

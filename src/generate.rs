@@ -13,9 +13,8 @@ use crate::picture::Filter;
 use crate::sampler::{self, Denoiser, SamplerConfig, SamplerKind};
 use crate::schedule::Spacing;
 
-/// The largest picture side petal paints: beyond any screen, and a 32 px model has nothing to
-/// add past it.
-pub const MAX_SIZE: u32 = 16384;
+/// The largest picture side petal paints.
+pub const MAX_SIZE: u32 = limits::MAX_SIDE;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateParams {
@@ -38,6 +37,12 @@ pub struct GenerateParams {
 }
 
 impl GenerateParams {
+    /// The settings a picture's metadata holds (what `--from` reads); `what` names the picture.
+    pub fn from_metadata(text: &str, what: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Invalid(format!("{what}: petal metadata is not readable ({e})")))
+    }
+
     pub fn sampler_config(&self) -> Result<SamplerConfig> {
         let mut kind: SamplerKind = self.sampler.parse()?;
         if let SamplerKind::Ddim { eta } = &mut kind {

@@ -1,6 +1,13 @@
 //! How much memory a piece of work may plan for, so that inputs too large to finish are refused
 //! before any step runs instead of aborting half-way with an allocation failure.
 
+/// The longest side petal draws or paints, in pixels: beyond any screen, and a 32 px model has
+/// nothing to add past it.
+pub const MAX_SIDE: u32 = 16384;
+/// The largest framebuffer petal maps (a 16384 px square at 32 bpp): a geometry claiming more
+/// is a misread sysfs file or a typo, not a screen.
+pub const MAX_FRAMEBUFFER_BYTES: u64 = 1 << 30;
+
 /// The budget when the available memory cannot be read (no procfs).
 const FALLBACK_BUDGET_BYTES: u64 = 1 << 30;
 /// Share of the currently available memory one run may plan for: the rest stays for the

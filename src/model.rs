@@ -122,7 +122,7 @@ impl Model {
             return Err(Error::Model {
                 what: format!("{} ({variant})", self.origin()),
                 msg: format!(
-                    "{} has sha256 {digest} but the card says {}: the file is corrupt or not the one the card describes",
+                    "{} has sha256 {digest} but the card says {}: the file is corrupt or not the one the card describes; copy the model directory again, or rewrite the card with the recipe (python -m petal_train card)",
                     v.file, v.sha256
                 ),
             });

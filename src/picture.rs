@@ -119,16 +119,28 @@ fn encode_png(img: &RgbImage, metadata: &[(&str, String)], out: &mut Vec<u8>) ->
 /// Reads the text chunk `key` from a PNG file.
 pub fn read_png_text(path: &Path, key: &str) -> Result<Option<String>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let decoder = png::Decoder::new(std::io::BufReader::new(file));
-    let reader = decoder
+    png_text(
+        std::io::BufReader::new(file),
+        &path.display().to_string(),
+        key,
+    )
+}
+
+/// The text chunk `key` of the PNG that `reader` holds; `what` names it in errors.
+pub fn png_text(
+    reader: impl std::io::BufRead + std::io::Seek,
+    what: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    let reader = png::Decoder::new(reader)
         .read_info()
-        .map_err(|e| Error::Image(format!("{} is not a readable PNG: {e}", path.display())))?;
+        .map_err(|e| Error::Image(format!("{what} is not a readable PNG: {e}")))?;
     let info = reader.info();
     if let Some(t) = info.utf8_text.iter().find(|t| t.keyword == key) {
         return t
             .get_text()
             .map(Some)
-            .map_err(|e| Error::Image(format!("{}: bad text chunk {key}: {e}", path.display())));
+            .map_err(|e| Error::Image(format!("{what}: bad text chunk {key}: {e}")));
     }
     Ok(info
         .uncompressed_latin1_text

@@ -134,8 +134,10 @@ fn read_from(path: &Path) -> anyhow::Result<GenerateParams> {
             path.display()
         )
     })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: petal metadata is not readable", path.display()))
+    Ok(GenerateParams::from_metadata(
+        &text,
+        &path.display().to_string(),
+    )?)
 }
 
 /// A progress bar over all steps of all pictures, and the steps strip of the first picture.

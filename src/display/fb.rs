@@ -137,7 +137,7 @@ fn read_sysfs(dir: &Path, name: &str) -> Result<String> {
 fn parse_num<T: std::str::FromStr>(dir: &Path, name: &str, s: &str) -> Result<T> {
     s.trim().parse().map_err(|_| {
         Error::Invalid(format!(
-            "framebuffer: {} holds {s:?}, not a number",
+            "framebuffer: {} holds {s:?}, not a number; give the geometry in the spec: fb:PATH?width=W&height=H&bpp=16|32",
             dir.join(name).display()
         ))
     })
@@ -209,6 +209,14 @@ impl FbGeometry {
                 device.display()
             )));
         }
+        if width.max(height) > crate::limits::MAX_SIDE {
+            return Err(Error::Invalid(format!(
+                "framebuffer {}: size {width}x{height} is larger than petal draws ({} pixels a side at most); give the size in the spec: fb:{}?width=W&height=H",
+                device.display(),
+                crate::limits::MAX_SIDE,
+                device.display()
+            )));
+        }
         let min_stride = width as usize * format.bytes_per_pixel();
         let stride = match o.stride {
             Some(s) => s,
@@ -219,6 +227,15 @@ impl FbGeometry {
             },
             None => parse_num(&sysfs, "stride", &from_sysfs("stride")?)?,
         };
+        let bytes = (stride as u64).saturating_mul(u64::from(height));
+        if bytes > crate::limits::MAX_FRAMEBUFFER_BYTES {
+            return Err(Error::Invalid(format!(
+                "framebuffer {}: stride {stride} x {height} lines is {}, larger than any screen petal drives; give the stride in the spec: fb:{}?stride=BYTES",
+                device.display(),
+                crate::limits::human_bytes(bytes),
+                device.display()
+            )));
+        }
         if stride < min_stride {
             return Err(Error::Invalid(format!(
                 "framebuffer {}: stride {stride} bytes is shorter than a line of {width} pixels ({min_stride} bytes)",

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::parse_size;
 use crate::error::{Error, Result};
+use crate::limits::MAX_SIDE;
 
 pub(crate) fn invalid(spec: &str, msg: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("display {spec:?}: {msg}"))
@@ -68,8 +69,13 @@ impl<'a> Options<'a> {
     pub fn size(&self, key: &str, v: Option<String>, default: (u32, u32)) -> Result<(u32, u32)> {
         match v {
             None => Ok(default),
-            Some(v) => parse_size(&v)
-                .ok_or_else(|| self.err(format!("{key}={v:?} is not WxH (like 800x480)"))),
+            Some(v) => match parse_size(&v) {
+                Some((w, h)) if w.max(h) <= MAX_SIDE => Ok((w, h)),
+                Some(_) => Err(self.err(format!(
+                    "{key}={v} is larger than petal draws ({MAX_SIDE} pixels a side at most)"
+                ))),
+                None => Err(self.err(format!("{key}={v:?} is not WxH (like 800x480)"))),
+            },
         }
     }
 

@@ -35,7 +35,7 @@ impl PngDisplay {
     pub fn open(dir: &Path, width: u32, height: u32, keep: Option<u64>) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::Invalid(format!(
-                "png display: {} is not a directory",
+                "png display: {} is not a directory (create it, or give an existing one: png:DIR)",
                 dir.display()
             )));
         }

@@ -25,6 +25,7 @@ use super::options::{invalid, Options};
 use super::spi::SpiConfig;
 use super::{AnyDisplay, Backend, MemoryDisplay, PngDisplay};
 use crate::error::{Error, Result};
+use crate::limits::{MAX_FRAMEBUFFER_BYTES, MAX_SIDE};
 use crate::units::parse_duration;
 
 pub const DEFAULT_SIZE: (u32, u32) = (256, 256);
@@ -112,10 +113,11 @@ fn parse_fb(target: Option<&str>, o: &mut Options) -> Result<Kind> {
     }
     for key in ["width", "height", "bpp"] {
         if let Some(v) = o.take(key) {
+            let most = if key == "bpp" { 32 } else { MAX_SIDE };
             let n = u32::try_from(o.num(key, &v)?)
                 .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| o.err(format!("{key}={v} is out of range")))?;
+                .filter(|n| (1..=most).contains(n))
+                .ok_or_else(|| o.err(format!("{key}={v} is out of range (1..={most})")))?;
             match key {
                 "width" => ov.width = Some(n),
                 "height" => ov.height = Some(n),
@@ -124,7 +126,11 @@ fn parse_fb(target: Option<&str>, o: &mut Options) -> Result<Kind> {
         }
     }
     if let Some(v) = o.take("stride") {
-        ov.stride = Some(o.num("stride", &v)? as usize);
+        let stride = usize::try_from(o.num("stride", &v)?)
+            .ok()
+            .filter(|&s| s as u64 <= MAX_FRAMEBUFFER_BYTES / u64::from(MAX_SIDE))
+            .ok_or_else(|| o.err(format!("stride={v} bytes is longer than any screen's line")))?;
+        ov.stride = Some(stride);
     }
     match o.take("order").as_deref() {
         None | Some("rgb") => {}

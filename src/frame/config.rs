@@ -239,11 +239,23 @@ impl FrameSettings {
                 }
             }
         }
-        if o.gallery_size == Some(0) {
-            return Err(err(
-                "gallery-size",
-                Error::Invalid("must be at least 1 pixel".into()),
-            ));
+        match o.gallery_size {
+            Some(0) => {
+                return Err(err(
+                    "gallery-size",
+                    Error::Invalid("must be at least 1 pixel".into()),
+                ))
+            }
+            Some(s) if s > crate::limits::MAX_SIDE => {
+                return Err(err(
+                    "gallery-size",
+                    Error::Invalid(format!(
+                        "{s} is larger than petal paints ({} pixels at most)",
+                        crate::limits::MAX_SIDE
+                    )),
+                ))
+            }
+            _ => {}
         }
         if o.threads == Some(0) {
             return Err(err("threads", Error::Invalid("must be at least 1".into())));

@@ -47,13 +47,13 @@ impl Gallery {
     pub fn prepare(&self) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|e| {
             Error::Invalid(format!(
-                "gallery {}: cannot create it: {e}",
+                "gallery {}: cannot create it: {e}; give a directory petal's user may write (--gallery DIR)",
                 self.dir.display()
             ))
         })?;
         crate::atomic_file::probe_writable(&self.dir).map_err(|e| {
             Error::Invalid(format!(
-                "gallery {}: cannot write there: {e}",
+                "gallery {}: cannot write there: {e}; give a directory petal's user may write (--gallery DIR)",
                 self.dir.display()
             ))
         })?;
