@@ -3,6 +3,9 @@
 //! Everything a picture depends on is in [`GenerateParams`], which is stored as JSON in the
 //! PNG so `petal generate --from picture.png` paints the same picture again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 
 use crate::card::ModelCard;
@@ -120,6 +123,108 @@ impl Progress for NoProgress {
     fn step(&mut self, _: usize, _: usize, _: usize, _: &[f32]) -> Result<()> {
         Ok(())
     }
+}
+
+/// Paints `params.count` images on up to `workers` threads, one denoiser each (built by `make`
+/// on its own thread), and returns them in order. A small model's single step does not split
+/// well over cores, while whole pictures do; each worker's denoiser should therefore run on one
+/// thread.
+///
+/// The pictures are exactly those of [`generate`]: the start noise is drawn in the same order
+/// before any work, and deterministic samplers draw nothing else. Stochastic samplers (DDPM, DDIM
+/// with eta > 0) draw from one noise stream picture after picture, so they run on one worker to
+/// keep that order.
+pub fn generate_parallel<D, F>(
+    make: F,
+    workers: usize,
+    card: &ModelCard,
+    params: &GenerateParams,
+    init_noise: Option<Vec<Vec<f32>>>,
+    progress: &mut (dyn Progress + Send),
+) -> Result<Vec<Vec<f32>>>
+where
+    D: Denoiser,
+    F: Fn() -> Result<D> + Sync,
+{
+    params.validate(card)?;
+    let config = params.sampler_config()?;
+    let workers = workers.clamp(1, params.count.max(1));
+    if workers == 1 || config.kind.is_stochastic() {
+        let mut denoiser = make()?;
+        return generate(&mut denoiser, card, params, init_noise, progress);
+    }
+    let schedule = card.schedule.schedule()?;
+    let starts = match init_noise {
+        Some(n) => n,
+        None => {
+            let (mut init_rng, _) = noise::rngs(params.seed);
+            (0..params.count)
+                .map(|_| noise::gaussian(&mut init_rng, card.image_len()))
+                .collect()
+        }
+    };
+    let count = starts.len();
+    let queue = Mutex::new(starts.into_iter().enumerate());
+    let progress = Mutex::new(progress);
+    let failed = AtomicBool::new(false);
+    let work = || -> Result<Vec<Numbered>> {
+        let run = || -> Result<Vec<Numbered>> {
+            let mut denoiser = make()?;
+            // Never drawn from: the sampler is deterministic.
+            let (_, mut unused_rng) = noise::rngs(params.seed);
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().map_err(|_| poisoned())?.next();
+                let Some((i, x_t)) = next else { break };
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut scheduler = config.build(&schedule)?;
+                let steps = scheduler.timesteps().len();
+                let mut on_step = |s: usize, x0: &[f32]| {
+                    progress
+                        .lock()
+                        .map_err(|_| poisoned())?
+                        .step(i, s, steps, x0)
+                };
+                let image = sampler::sample(
+                    &mut denoiser,
+                    scheduler.as_mut(),
+                    x_t,
+                    &mut unused_rng,
+                    &mut on_step,
+                )?;
+                done.push((i, image));
+            }
+            Ok(done)
+        };
+        let result = run();
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        result
+    };
+    let results: Vec<Result<Vec<Numbered>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(poisoned())))
+            .collect()
+    });
+    let mut images: Vec<Option<Vec<f32>>> = vec![None; count];
+    for done in results {
+        for (i, image) in done? {
+            images[i] = Some(image);
+        }
+    }
+    images.into_iter().map(|x| x.ok_or_else(poisoned)).collect()
+}
+
+/// A finished picture and its place in the run.
+type Numbered = (usize, Vec<f32>);
+
+fn poisoned() -> Error {
+    Error::Invalid("a painting thread stopped unexpectedly".into())
 }
 
 /// Paints `params.count` images. `init_noise`, when given, replaces the seeded start noise.

@@ -401,6 +401,12 @@ fn info_and_bench_run() {
     assert_eq!(row["variant"], "int8w");
     assert!(row["step_ms_median"].as_f64().unwrap() > 0.0);
     assert!(row["step_ms_min"].as_f64() <= row["step_ms_max"].as_f64());
+    for policy in [
+        "pictures_per_s_step_threads",
+        "pictures_per_s_picture_threads",
+    ] {
+        assert!(row[policy].as_f64().unwrap() > 0.0, "{policy}: {row}");
+    }
 }
 
 /// Sizes that cannot finish are refused before any step runs: one clear line, a non-zero exit,
@@ -466,4 +472,33 @@ fn help_starts_with_the_first_steps() {
     let usage = text.find("Usage:").expect("usage");
     assert!(start < usage, "{text}");
     assert!(text[start..usage].contains("petal generate --out picture.png"));
+}
+
+#[test]
+fn a_grid_painted_on_several_threads_is_the_same_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = |threads: &str, name: &str| {
+        let (out, npy) = (
+            dir.path().join(format!("{name}.png")),
+            dir.path().join(format!("{name}.npy")),
+        );
+        Command::cargo_bin("petal")
+            .unwrap()
+            .args(["--quiet", "--threads", threads, "generate", "--steps", "3"])
+            .args(["--count", "5", "--seed", "4", "--size", "32", "--out"])
+            .arg(&out)
+            .arg("--save-raw")
+            .arg(&npy)
+            .assert()
+            .success();
+        (
+            std::fs::read(out).unwrap(),
+            petal::noise::read_npy(&npy, [3, 32, 32], Some(5)).unwrap(),
+        )
+    };
+    let (one_png, one) = raw("1", "one");
+    let (three_png, three) = raw("3", "three");
+    assert_eq!(one, three, "tensors differ between 1 and 3 threads");
+    assert_eq!(one_png, three_png);
+    assert_ne!(one[0], one[1]);
 }

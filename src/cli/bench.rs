@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use petal::denoiser::{with_threads, TractDenoiser};
-use petal::generate::{generate, GenerateParams, NoProgress};
+use petal::generate::{generate, generate_parallel, GenerateParams, NoProgress};
 use petal::model::Model;
 use petal::picture::Filter;
 use petal::sampler::Denoiser;
@@ -52,6 +52,10 @@ pub struct BenchRow {
     pub step_ms_min: f64,
     pub step_ms_max: f64,
     pub image_ms: f64,
+    /// Pictures per second with the threads inside each step (one picture at a time).
+    pub pictures_per_s_step_threads: f64,
+    /// Pictures per second with one picture per thread (`generate --count N`).
+    pub pictures_per_s_picture_threads: f64,
     pub sampler: String,
     pub steps: usize,
     pub peak_rss_mib: Option<f64>,
@@ -173,6 +177,16 @@ fn bench_one(
         let t0 = Instant::now();
         generate(&mut d, card, &params, None, &mut NoProgress)?;
         let image_ms = t0.elapsed().as_secs_f64() * 1e3;
+        // A grid of four pictures per thread, as `generate --count` paints it: each thread
+        // loads its own denoiser, which is part of the cost.
+        let grid = GenerateParams {
+            count: 4 * threads,
+            ..params.clone()
+        };
+        let t0 = Instant::now();
+        let make = || TractDenoiser::new(&bytes, card, &what);
+        generate_parallel(make, threads, card, &grid, None, &mut NoProgress)?;
+        let per_thread_pps = grid.count as f64 / t0.elapsed().as_secs_f64();
         Ok(BenchRow {
             variant: variant.into(),
             threads,
@@ -182,6 +196,8 @@ fn bench_one(
             step_ms_min: times[0],
             step_ms_max: times[times.len() - 1],
             image_ms,
+            pictures_per_s_step_threads: 1e3 / image_ms,
+            pictures_per_s_picture_threads: per_thread_pps,
             sampler: args.sampler.clone(),
             steps: args.steps,
             peak_rss_mib: peak_rss_mib(),
@@ -199,13 +215,14 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn print_table(model: &Model, rows: &[BenchRow]) {
     println!(
-        "model {} — per-step latency over timesteps spread across the schedule; image = {} x {} steps",
+        "model {} — per-step latency over timesteps spread across the schedule; image = {} x {} steps;\n\
+         pictures/s with the threads inside each step (st) and with one picture per thread (pt, generate --count)",
         model.origin(),
         rows.first().map_or("", |r| r.sampler.as_str()),
         rows.first().map_or(0, |r| r.steps)
     );
     println!(
-        "{:8} {:>7} {:>8} {:>9} {:>10} {:>8} {:>8} {:>10} {:>9}",
+        "{:8} {:>7} {:>8} {:>9} {:>10} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9}",
         "variant",
         "threads",
         "load ms",
@@ -214,11 +231,13 @@ fn print_table(model: &Model, rows: &[BenchRow]) {
         "min",
         "max",
         "image ms",
+        "pic/s st",
+        "pic/s pt",
         "peak MiB"
     );
     for r in rows {
         println!(
-            "{:8} {:>7} {:>8.1} {:>9.1} {:>10.2} {:>8.2} {:>8.2} {:>10.1} {:>9}",
+            "{:8} {:>7} {:>8.1} {:>9.1} {:>10.2} {:>8.2} {:>8.2} {:>10.1} {:>9.2} {:>9.2} {:>9}",
             r.variant,
             r.threads,
             r.load_ms,
@@ -227,6 +246,8 @@ fn print_table(model: &Model, rows: &[BenchRow]) {
             r.step_ms_min,
             r.step_ms_max,
             r.image_ms,
+            r.pictures_per_s_step_threads,
+            r.pictures_per_s_picture_threads,
             r.peak_rss_mib.map_or("-".into(), |m| format!("{m:.1}"))
         );
     }

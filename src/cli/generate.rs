@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use petal::denoiser::{with_threads, TractDenoiser};
-use petal::generate::{generate, GenerateParams, Progress};
+use petal::generate::{generate_parallel, GenerateParams, Progress};
 use petal::model::{Model, DEFAULT_VARIANT};
 use petal::picture::{self, Filter, METADATA_KEY};
 use petal::{noise, Error};
@@ -209,9 +209,17 @@ pub fn run(
         bar,
         strip: args.steps_strip.as_ref().map(|_| Vec::new()),
     };
-    let images = with_threads(threads, || -> petal::Result<_> {
-        let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
-        generate(&mut denoiser, card, &params, init, &mut progress)
+    // Several pictures with a deterministic sampler: one picture per core, each denoiser on one
+    // thread (the executor below is per thread). Otherwise tract's matmuls use `threads`.
+    let images = with_threads(threads, || {
+        generate_parallel(
+            || TractDenoiser::new(&bytes, card, &what),
+            threads,
+            card,
+            &params,
+            init,
+            &mut progress,
+        )
     })?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
