@@ -4,7 +4,8 @@
 //! slower), the model is optimized once, and one `SimpleState` is reused across steps so no
 //! per-step planning or allocation of the plan happens.
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use tract_onnx::prelude::*;
@@ -49,8 +50,51 @@ fn model_err(what: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs a [`guarded`] stage: its panics are reported as errors.
+    static IN_GUARDED_STAGE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs one stage of tract's loading. tract panics on some malformed graphs (an unwrap in its
+/// ONNX reader, found by fuzz/onnx_bytes); a broken model file must be an error that names it,
+/// not a crash. Nothing of a failed load is kept, so no state a panic interrupted is reused.
+fn guarded<T>(what: &str, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static QUIET_HOOK: Once = Once::new();
+    // The panic hook is process-wide, so it is wrapped once and told per thread whether the
+    // panic will be caught: other threads' panics (and every panic outside these stages) are
+    // reported as before.
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUARDED_STAGE.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    IN_GUARDED_STAGE.with(|g| g.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_GUARDED_STAGE.with(|g| g.set(false));
+    result.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(model_err(
+            what,
+            format!("tract failed while {stage} ({why}): the file is not a model petal can run; re-export it with the recipe"),
+        ))
+    })
+}
+
 /// Parses the ONNX bytes and checks them against the card: input/output names and shapes.
 fn load_inference(bytes: &[u8], card: &ModelCard, what: &str) -> Result<InferenceModel> {
+    guarded(what, "reading the graph", || {
+        load_inference_unguarded(bytes, card, what)
+    })
+}
+
+fn load_inference_unguarded(bytes: &[u8], card: &ModelCard, what: &str) -> Result<InferenceModel> {
     let onnx = tract_onnx::onnx().with_ignore_value_info(true);
     let mut model = onnx
         .model_for_read(&mut &bytes[..])
@@ -123,19 +167,24 @@ impl TractDenoiser {
     pub fn new(bytes: &[u8], card: &ModelCard, what: &str) -> Result<Self> {
         let t0 = Instant::now();
         let model = load_inference(bytes, card, what)?;
-        let typed = model
-            .into_typed()
-            .map_err(|e| model_err(what, format!("does not agree with its card: {e:#}")))?;
+        let typed = guarded(what, "typing the graph", || {
+            model
+                .into_typed()
+                .map_err(|e| model_err(what, format!("does not agree with its card: {e:#}")))
+        })?;
         let load_time = t0.elapsed();
         check_output(&typed, card, what)?;
         let t1 = Instant::now();
-        let optimized = typed
-            .into_optimized()
-            .map_err(|e| model_err(what, format!("optimization failed: {e:#}")))?;
-        let node_count = optimized.nodes().len();
-        let plan: Arc<TypedRunnableModel> =
-            optimized.into_runnable().map_err(|e| model_err(what, e))?;
-        let state = plan.spawn().map_err(|e| model_err(what, e))?;
+        let (state, node_count) = guarded(what, "optimizing the graph", || {
+            let optimized = typed
+                .into_optimized()
+                .map_err(|e| model_err(what, format!("optimization failed: {e:#}")))?;
+            let node_count = optimized.nodes().len();
+            let plan: Arc<TypedRunnableModel> =
+                optimized.into_runnable().map_err(|e| model_err(what, e))?;
+            let state = plan.spawn().map_err(|e| model_err(what, e))?;
+            Ok((state, node_count))
+        })?;
         let optimize_time = t1.elapsed();
         let s = &card.inputs.x.shape;
         Ok(TractDenoiser {
@@ -205,9 +254,12 @@ impl Denoiser for TractDenoiser {
 
 /// Op counts and I/O facts of the graph as tract sees it before optimization.
 pub fn summarize(bytes: &[u8], card: &ModelCard, what: &str) -> Result<GraphSummary> {
-    let typed = load_inference(bytes, card, what)?
-        .into_typed()
-        .map_err(|e| model_err(what, format!("{e:#}")))?;
+    let model = load_inference(bytes, card, what)?;
+    let typed = guarded(what, "typing the graph", || {
+        model
+            .into_typed()
+            .map_err(|e| model_err(what, format!("{e:#}")))
+    })?;
     let describe = |outlets: &[OutletId]| -> Result<Vec<(String, String)>> {
         outlets
             .iter()

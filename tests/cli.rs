@@ -350,6 +350,15 @@ fn broken_models_are_named() {
         .collect();
     set_f32_file(&m, &noise, |_| {});
     generate_with(&m, out.path(), "not a loadable ONNX file");
+    // A graph on which tract's ONNX reader panics (found by fuzz/onnx_bytes): an error that
+    // names the model, not a crash.
+    let panics = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/hostile/onnx-tract-panic-model-rs-187.onnx"),
+    )
+    .unwrap();
+    set_f32_file(&m, &panics, |_| {});
+    generate_with(&m, out.path(), "tract failed while reading the graph");
     // A card that disagrees with the graph.
     set_f32_file(&m, &good, |c| {
         c["resolution"] = 16.into();

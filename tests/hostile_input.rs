@@ -152,3 +152,25 @@ fn png_metadata_that_is_not_petal_settings_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn onnx_graph_that_panics_tract_is_an_error() {
+    // fuzz/onnx_bytes: a Conv whose inputs name tensors the graph does not have; tract 0.23.9
+    // unwraps the lookup (tract-onnx src/model.rs:187).
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/hostile/onnx-tract-panic-model-rs-187.onnx"),
+    )
+    .unwrap();
+    let card = petal::model::Model::embedded().unwrap().card;
+    let e = petal::denoiser::summarize(&bytes, &card, "bad.onnx").unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("bad.onnx") && e.contains("tract failed while reading the graph"),
+        "{e}"
+    );
+    let e = petal::denoiser::TractDenoiser::new(&bytes, &card, "bad.onnx")
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("tract failed"), "{e}");
+}
