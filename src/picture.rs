@@ -82,23 +82,28 @@ pub fn grid(tiles: &[RgbImage], cols: usize) -> RgbImage {
 /// Writes `img` to `path` (PNG or JPEG by extension) via a temp file in the same directory
 /// and a rename. PNGs carry `metadata` as text chunks.
 pub fn save_atomic(img: &RgbImage, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
-    let format = ImageFormat::from_path(path).ok();
     let mut bytes = Vec::new();
-    match format {
-        Some(ImageFormat::Png) => encode_png(img, metadata, &mut bytes)?,
-        Some(ImageFormat::Jpeg) => {
+    match output_format(path)? {
+        ImageFormat::Png => encode_png(img, metadata, &mut bytes)?,
+        _ => {
             let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92);
             img.write_with_encoder(enc)
                 .map_err(|e| Error::Image(format!("JPEG encoding failed: {e}")))?;
         }
-        _ => {
-            return Err(Error::Invalid(format!(
-                "output {} must end in .png, .jpg or .jpeg",
-                path.display()
-            )))
-        }
     }
     write_atomic(path, &bytes)
+}
+
+/// The format a picture is written in, from its extension: PNG or JPEG. Checked before any
+/// painting, so a wrong name costs no time.
+pub fn output_format(path: &Path) -> Result<ImageFormat> {
+    match ImageFormat::from_path(path) {
+        Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => Ok(f),
+        _ => Err(Error::Invalid(format!(
+            "output {} must end in .png, .jpg or .jpeg",
+            path.display()
+        ))),
+    }
 }
 
 pub use crate::atomic_file::write_atomic;
@@ -134,7 +139,11 @@ pub fn png_text(
 ) -> Result<Option<String>> {
     let reader = png::Decoder::new(reader)
         .read_info()
-        .map_err(|e| Error::Image(format!("{what} is not a readable PNG: {e}")))?;
+        .map_err(|e| {
+            Error::Image(format!(
+                "{what} is not a readable PNG ({e}); give a picture petal wrote (petal generate, or a frame's gallery)"
+            ))
+        })?;
     let info = reader.info();
     if let Some(t) = info.utf8_text.iter().find(|t| t.keyword == key) {
         return t

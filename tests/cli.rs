@@ -253,9 +253,21 @@ fn unwritable_output_fails_before_work() {
     let mut c = petal();
     c.arg("generate").arg("--out").arg(&out);
     fails_cleanly(&mut c, dir.path(), "does not exist");
-    let mut c = petal();
-    c.arg("generate").arg("--out").arg(dir.path().join("x.gif"));
-    fails_cleanly(&mut c, dir.path(), ".png");
+    // Not quiet: painting would print its "petal: emoji32 ..." line first, and the error must
+    // be the first line.
+    let (gif, png, bmp) = (
+        dir.path().join("x.gif"),
+        dir.path().join("ok.png"),
+        dir.path().join("strip.bmp"),
+    );
+    for args in [vec![&gif], vec![&png, &bmp]] {
+        let mut c = Command::cargo_bin("petal").unwrap();
+        c.args(["generate", "--out"]).arg(args[0]);
+        if let Some(strip) = args.get(1) {
+            c.arg("--steps-strip").arg(strip);
+        }
+        fails_cleanly(&mut c, dir.path(), ".png");
+    }
 }
 
 #[test]

@@ -166,6 +166,7 @@ pub fn run(
     defaults: &super::Defaults,
 ) -> anyhow::Result<()> {
     check_writable(&args.out, "--out")?;
+    picture::output_format(&args.out)?;
     for (flag, p) in [
         ("--save-raw", &args.save_raw),
         ("--steps-strip", &args.steps_strip),
@@ -173,6 +174,9 @@ pub fn run(
         if let Some(p) = p {
             check_writable(p, flag)?;
         }
+    }
+    if let Some(p) = &args.steps_strip {
+        picture::output_format(p)?;
     }
     let base = args.from.as_deref().map(read_from).transpose()?;
     let model_spec = args
