@@ -125,8 +125,9 @@ impl Progress for NoProgress {
     }
 }
 
-/// Paints `params.count` images on up to `workers` threads, one denoiser each (built by `make`
-/// on its own thread), and returns them in order. A small model's single step does not split
+/// Paints `params.count` images on up to `workers` threads (fewer where memory is short: see
+/// [`limits::affordable_workers`]), one denoiser each (built by `make` on its own thread), and
+/// returns them in order. A small model's single step does not split
 /// well over cores, while whole pictures do; each worker's denoiser should therefore run on one
 /// thread.
 ///
@@ -148,7 +149,12 @@ where
 {
     params.validate(card)?;
     let config = params.sampler_config()?;
-    let workers = workers.clamp(1, params.count.max(1));
+    let workers = limits::affordable_workers(
+        workers.min(params.count),
+        limits::memory_budget(),
+        params.memory_needed(card),
+        limits::DENOISER_STATE_BYTES,
+    );
     if workers == 1 || config.kind.is_stochastic() {
         let mut denoiser = make()?;
         return generate(&mut denoiser, card, params, init_noise, progress);
