@@ -167,11 +167,7 @@ impl TractDenoiser {
     pub fn new(bytes: &[u8], card: &ModelCard, what: &str) -> Result<Self> {
         let t0 = Instant::now();
         let model = load_inference(bytes, card, what)?;
-        let typed = guarded(what, "typing the graph", || {
-            model
-                .into_typed()
-                .map_err(|e| model_err(what, format!("does not agree with its card: {e:#}")))
-        })?;
+        let typed = into_typed(model, what)?;
         let load_time = t0.elapsed();
         check_output(&typed, card, what)?;
         let t1 = Instant::now();
@@ -215,6 +211,15 @@ impl TractDenoiser {
     }
 }
 
+/// Types the graph with the card's input facts (tract's analysis; guarded like the load).
+fn into_typed(model: InferenceModel, what: &str) -> Result<TypedModel> {
+    guarded(what, "typing the graph", || {
+        model
+            .into_typed()
+            .map_err(|e| model_err(what, format!("does not agree with its card: {e:#}")))
+    })
+}
+
 fn check_output(typed: &TypedModel, card: &ModelCard, what: &str) -> Result<()> {
     let outlets = typed.output_outlets().map_err(|e| model_err(what, e))?;
     if outlets.len() != 1 {
@@ -254,12 +259,7 @@ impl Denoiser for TractDenoiser {
 
 /// Op counts and I/O facts of the graph as tract sees it before optimization.
 pub fn summarize(bytes: &[u8], card: &ModelCard, what: &str) -> Result<GraphSummary> {
-    let model = load_inference(bytes, card, what)?;
-    let typed = guarded(what, "typing the graph", || {
-        model
-            .into_typed()
-            .map_err(|e| model_err(what, format!("{e:#}")))
-    })?;
+    let typed = into_typed(load_inference(bytes, card, what)?, what)?;
     let describe = |outlets: &[OutletId]| -> Result<Vec<(String, String)>> {
         outlets
             .iter()
