@@ -124,7 +124,11 @@ def test_quantized_variants(pipeline):
     ref = ort_run(pipeline["f32"], pairs)
     scale = float(np.mean([np.abs(r).mean() for r in ref]))
     f32_size = pipeline["f32"].stat().st_size
-    for v, rel_tol, size_ratio in (("int8w", 0.03, 0.5), ("int8", 0.15, 0.5)):
+    # int8 (per-tensor u8 activations) on this 3-step, nearly untrained tiny model measures 0.16-0.19
+    # of the output scale depending on the calibration draw (the trained emoji32 model: 0.12, see its
+    # quant_report.json), so its bound is loose; the correlation check below is what catches a broken
+    # quantization (wrong scales, a Softmax folded into a table of ones), which decorrelates the output.
+    for v, rel_tol, size_ratio in (("int8w", 0.03, 0.5), ("int8", 0.25, 0.5)):
         path = pipeline[v]
         m = onnx.load(path)
         onnx.checker.check_model(m, full_check=True)
@@ -133,6 +137,8 @@ def test_quantized_variants(pipeline):
         got = ort_run(path, pairs)
         mean_err = float(np.mean([np.abs(a - b).mean() for a, b in zip(got, ref)]))
         assert np.isfinite(mean_err) and mean_err < rel_tol * scale, (v, mean_err, scale)
+        corr = np.corrcoef(np.concatenate([g.ravel() for g in got]), np.concatenate([r.ravel() for r in ref]))
+        assert corr[0, 1] > 0.95, (v, corr[0, 1])
         ops = {n.op_type for n in m.graph.node}
         if v == "int8w":
             assert "DequantizeLinear" in ops and not ops & {"QLinearConv", "QuantizeLinear"}
