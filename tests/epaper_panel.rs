@@ -1,4 +1,4 @@
-//! 7-colour e-paper without hardware: the packing of dithered frames into the panel's colour
+//! Colour e-paper (7-colour ACeP and 6-colour Spectra 6) without hardware: the packing of dithered frames into the panel's colour
 //! indices, the refresh sequence against a recording SPI device and pins, a BUSY line that
 //! never answers, and opening devices that are not there.
 
@@ -9,14 +9,17 @@ mod hal_mock;
 use std::time::Duration;
 
 use embedded_graphics::prelude::*;
-use hal_mock::{Busy, NoDelay, Wire};
+use hal_mock::{Busy, CountingDelay, NoDelay, Wire};
 use image::{Rgb, RgbImage};
 use petal::display::compose::compose;
-use petal::display::dither::ACEP7_NOMINAL;
-use petal::display::epaper::EpaperConfig;
+use petal::display::dither::{ACEP7_NOMINAL, SPECTRA6_NOMINAL};
+use petal::display::epaper::{EpaperConfig, EpaperModel};
 use petal::display::epaper_panel::{pack, EpaperPanel};
 use petal::display::spec::Kind;
+use petal::display::spectra6::MIN_REFRESH_WAIT;
 use petal::display::{Display, DisplaySpec};
+
+const F7: EpaperModel = EpaperModel::Epd7in3f;
 
 type Panel = EpaperPanel<hal_mock::Spi, hal_mock::Pin, hal_mock::Pin, NoDelay>;
 
@@ -57,14 +60,14 @@ fn colour(i: usize) -> Rgb<u8> {
 fn pack_puts_two_colour_indices_in_a_byte() {
     // 4x2 panel: black white green blue / red yellow orange black.
     let img = RgbImage::from_fn(4, 2, |x, y| colour(((y * 4 + x) % 7) as usize));
-    assert_eq!(pack(&img, (4, 2), 0), vec![0x01, 0x23, 0x45, 0x60]);
+    assert_eq!(pack(&img, (4, 2), 0, F7), vec![0x01, 0x23, 0x45, 0x60]);
     // Turned half way: the viewer's last pixel is the panel's first.
-    assert_eq!(pack(&img, (4, 2), 180), vec![0x06, 0x54, 0x32, 0x10]);
+    assert_eq!(pack(&img, (4, 2), 180, F7), vec![0x06, 0x54, 0x32, 0x10]);
     // A quarter clockwise: the viewer sees 2x4; the panel's first row is the viewer's right
     // column, top to bottom.
     let tall = RgbImage::from_fn(2, 4, |x, y| colour((y * 2 + x) as usize % 7));
-    assert_eq!(pack(&tall, (4, 2), 90), vec![0x13, 0x50, 0x02, 0x46]);
-    assert_eq!(pack(&tall, (4, 2), 270), vec![0x64, 0x20, 0x05, 0x31]);
+    assert_eq!(pack(&tall, (4, 2), 90, F7), vec![0x13, 0x50, 0x02, 0x46]);
+    assert_eq!(pack(&tall, (4, 2), 270, F7), vec![0x64, 0x20, 0x05, 0x31]);
     // Colours that are not the panel's go to the nearest one.
     let off = RgbImage::from_fn(2, 1, |x, _| {
         if x == 0 {
@@ -73,7 +76,7 @@ fn pack_puts_two_colour_indices_in_a_byte() {
             Rgb([20, 20, 30])
         }
     });
-    assert_eq!(pack(&off, (2, 1), 0), vec![0x40]);
+    assert_eq!(pack(&off, (2, 1), 0, F7), vec![0x40]);
 }
 
 #[test]
@@ -113,7 +116,7 @@ fn a_frame_is_sent_refreshed_and_the_panel_put_to_sleep() {
         );
         let data = &cmds.iter().find(|(c, _)| *c == DATA_START).unwrap().1;
         assert_eq!(data.len(), 800 * 480 / 2);
-        assert_eq!(data, &pack(&frame, (800, 480), 0));
+        assert_eq!(data, &pack(&frame, (800, 480), 0, F7));
         // Spot checks against the frame, by hand.
         let index = |x: u32, y: u32| {
             let px = frame.get_pixel(x, y);
@@ -153,7 +156,7 @@ fn the_5in65f_and_its_power_pin() {
     p.show().unwrap();
     let cmds = wire.commands();
     let data = &cmds.iter().find(|(c, _)| *c == DATA_START).unwrap().1;
-    assert_eq!(data, &pack(&frame, (600, 448), 90));
+    assert_eq!(data, &pack(&frame, (600, 448), 90, F7));
     assert_eq!(cmds.last(), Some(&(DEEP_SLEEP, vec![0xa5])));
 }
 
@@ -192,4 +195,144 @@ fn missing_spi_device_is_named() {
         e.contains("/nonexistent/spidev0.0 does not exist") && e.contains("dtparam=spi=on"),
         "{e}"
     );
+}
+
+type SpectraPanel = EpaperPanel<hal_mock::Spi, hal_mock::Pin, hal_mock::Pin, CountingDelay>;
+
+fn open_spectra(spec: &str, wire: &Wire, delay: &CountingDelay) -> SpectraPanel {
+    let c = config(spec);
+    EpaperPanel::new(
+        &c,
+        wire.spi(),
+        wire.pin("dc"),
+        wire.pin("rst"),
+        wire.busy(Busy::Idle),
+        None,
+        delay.clone(),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+/// A frame using every colour of the Spectra 6 palette, in bands.
+fn spectra_bands(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let c = SPECTRA6_NOMINAL[((x / 10 + y / 7) % 6) as usize];
+        Rgb([c.r(), c.g(), c.b()])
+    })
+}
+
+#[test]
+fn spectra6_codes_skip_the_orange_slot() {
+    // black white yellow red / blue green, and off-palette colours go to the nearest.
+    let img = RgbImage::from_fn(4, 2, |x, y| {
+        let c = SPECTRA6_NOMINAL[((y * 4 + x) % 6) as usize];
+        Rgb([c.r(), c.g(), c.b()])
+    });
+    let e6 = EpaperModel::Epd7in3e;
+    assert_eq!(pack(&img, (4, 2), 0, e6), vec![0x01, 0x23, 0x56, 0x01]);
+    let orange = RgbImage::from_pixel(2, 1, Rgb([255, 128, 0]));
+    // Orange is code 6 on an ACeP panel but does not exist on Spectra 6 (yellow or red).
+    assert_eq!(pack(&orange, (2, 1), 0, F7), vec![0x66]);
+    assert!([0x22, 0x33].contains(&pack(&orange, (2, 1), 0, e6)[0]));
+}
+
+#[test]
+fn spectra6_7in3e_refresh_sequence_and_minimum_wait() {
+    let wire = Wire::default();
+    let delay = CountingDelay::default();
+    let mut p = open_spectra("epaper:7in3e?rotate=270", &wire, &delay);
+    assert_eq!(p.dimensions(), (480, 800));
+    assert_eq!(p.palette().expect("palette").name, "spectra6");
+    assert!(p.describe().contains("Spectra 6"), "{}", p.describe());
+    // Waveshare's HAT wiring; initialised after a reset, nothing drawn yet.
+    let c = config("epaper:7in3e");
+    assert_eq!((c.dc, c.rst, c.busy), (25, 17, 24));
+    let cmds = wire.commands();
+    assert_eq!(cmds[0], (0xaa, vec![0x49, 0x55, 0x20, 0x08, 0x09, 0x18]));
+    assert!(
+        cmds.contains(&(0x61, vec![0x03, 0x20, 0x01, 0xe0])),
+        "800x480 resolution"
+    );
+    assert!(!cmds.iter().any(|(c, _)| *c == DATA_START));
+
+    for round in 0..2 {
+        wire.clear();
+        delay.reset();
+        let frame = spectra_bands(480, 800);
+        p.draw_image(&frame).unwrap();
+        p.show().unwrap();
+        let cmds = wire.commands();
+        let order: Vec<u8> = cmds.iter().map(|(c, _)| *c).collect();
+        let start = order.iter().position(|c| *c == DATA_START).unwrap();
+        assert_eq!(
+            &order[start..],
+            &[DATA_START, POWER_ON, REFRESH, POWER_OFF, DEEP_SLEEP],
+            "round {round}"
+        );
+        if round == 1 {
+            // Woken from deep sleep: a reset and the whole initialisation again.
+            assert_eq!(
+                &wire.pins()[..3],
+                &[
+                    ("rst".into(), true),
+                    ("rst".into(), false),
+                    ("rst".into(), true)
+                ]
+            );
+            assert_eq!(order[0], 0xaa);
+        }
+        let data = &cmds[start].1;
+        assert_eq!(data.len(), 800 * 480 / 2);
+        assert_eq!(data, &pack(&frame, (800, 480), 270, EpaperModel::Epd7in3e));
+        let nibbles: std::collections::BTreeSet<u8> =
+            data.iter().flat_map(|b| [b >> 4, b & 0x0f]).collect();
+        assert_eq!(
+            nibbles.into_iter().collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 5, 6]
+        );
+        // BUSY here answers at once, as a panel that releases it early does: the refresh still
+        // gets its minimum time before power-off.
+        assert!(
+            delay.total() >= MIN_REFRESH_WAIT,
+            "waited {:?}",
+            delay.total()
+        );
+        assert_eq!(cmds.last(), Some(&(DEEP_SLEEP, vec![0xa5])));
+    }
+}
+
+#[test]
+fn inky_impression_7in3_pins_and_pimoroni_sequence() {
+    let c = config("epaper:inky-7in3e");
+    assert_eq!((c.dc, c.rst, c.busy), (22, 27, 17));
+    let wire = Wire::default();
+    let delay = CountingDelay::default();
+    let mut p = open_spectra("epaper:inky-7in3e", &wire, &delay);
+    assert!(p.describe().contains("Inky Impression"), "{}", p.describe());
+    // Pimoroni's PLL setting, and the second booster setting just before the refresh.
+    assert!(wire.commands().contains(&(0x30, vec![0x08])));
+    wire.clear();
+    p.draw_image(&spectra_bands(800, 480)).unwrap();
+    p.show().unwrap();
+    let cmds = wire.commands();
+    let at = |cmd: u8| cmds.iter().position(|(c, _)| *c == cmd).unwrap();
+    assert_eq!(cmds[at(POWER_ON) + 1], (0x06, vec![0x6f, 0x1f, 0x17, 0x49]));
+    assert_eq!(at(POWER_ON) + 2, at(REFRESH));
+}
+
+#[test]
+fn spectra6_spec_options() {
+    let spec: DisplaySpec = "epaper:7in3e?saturation=0.8".parse().unwrap();
+    let p = spec.palette.as_ref().expect("default palette");
+    assert_eq!((p.name.as_str(), p.saturation), ("spectra6", 0.8));
+    assert_eq!(p.nominal.len(), 6);
+    // Overriding the palette still works, and a wrong model names the choices.
+    let spec: DisplaySpec = "epaper:7in3e?palette=mono".parse().unwrap();
+    assert_eq!(spec.palette.unwrap().name, "mono");
+    let e = "epaper:7in3x"
+        .parse::<DisplaySpec>()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("7in3e") && e.contains("inky-7in3e"), "{e}");
 }

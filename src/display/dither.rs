@@ -48,17 +48,57 @@ pub const ACEP7_MEASURED: [Rgb888; 7] = [
     c(177, 106, 73),
 ];
 
+/// The 6 colours of E Ink Spectra 6 panels (Waveshare 7.3" E, Inky Impression 7.3" 2025), in
+/// the order of [`SPECTRA6_CODES`].
+pub const SPECTRA6_NOMINAL: [Rgb888; 6] = [
+    c(0, 0, 0),
+    c(255, 255, 255),
+    c(255, 255, 0),
+    c(255, 0, 0),
+    c(0, 0, 255),
+    c(0, 255, 0),
+];
+
+/// What the panel shows of each: FrameOS's photographed Spectra 6 values (not measured here;
+/// no panel was at hand). The white is a light grey and the red a dark crimson, so with
+/// `saturation` near 1 the ditherer spends more white and pushes reds harder.
+pub const SPECTRA6_MEASURED: [Rgb888; 6] = [
+    c(25, 20, 38),
+    c(178, 193, 192),
+    c(199, 187, 0),
+    c(107, 17, 25),
+    c(24, 83, 154),
+    c(42, 85, 49),
+];
+
+/// The panel's 4-bit code for each colour of [`SPECTRA6_NOMINAL`]: the controller has no
+/// colour 4 (the orange of the 7-colour panels).
+pub const SPECTRA6_CODES: [u8; 6] = [0, 1, 2, 3, 5, 6];
+
 pub const DEFAULT_SATURATION: f32 = 0.5;
 
 impl Palette {
-    pub fn acep7(saturation: f32) -> Result<Self> {
+    fn panel(name: &str, nominal: &[Rgb888], measured: &[Rgb888], saturation: f32) -> Result<Self> {
         check_saturation(saturation)?;
         Ok(Palette {
-            name: "acep7".into(),
-            nominal: ACEP7_NOMINAL.to_vec(),
-            measured: ACEP7_MEASURED.to_vec(),
+            name: name.into(),
+            nominal: nominal.to_vec(),
+            measured: measured.to_vec(),
             saturation,
         })
+    }
+
+    pub fn acep7(saturation: f32) -> Result<Self> {
+        Palette::panel("acep7", &ACEP7_NOMINAL, &ACEP7_MEASURED, saturation)
+    }
+
+    pub fn spectra6(saturation: f32) -> Result<Self> {
+        Palette::panel(
+            "spectra6",
+            &SPECTRA6_NOMINAL,
+            &SPECTRA6_MEASURED,
+            saturation,
+        )
     }
 
     /// Black and white only.
@@ -71,13 +111,14 @@ impl Palette {
         }
     }
 
-    /// `acep7` or `mono`.
+    /// `acep7`, `spectra6` or `mono`.
     pub fn by_name(name: &str, saturation: f32) -> Result<Self> {
         match name {
             "acep7" | "acep" => Palette::acep7(saturation),
+            "spectra6" | "e6" => Palette::spectra6(saturation),
             "mono" | "bw" => Ok(Palette::mono()),
             _ => Err(Error::Invalid(format!(
-                "unknown palette {name:?} (expected acep7 or mono)"
+                "unknown palette {name:?} (expected acep7, spectra6 or mono)"
             ))),
         }
     }

@@ -1,10 +1,11 @@
-//! `epaper:MODEL?...` — which 7-colour Waveshare e-paper panel, and how it is wired (by default
-//! as the Waveshare e-Paper HAT wires it). Parsed in every build; driving the panel needs the
+//! `epaper:MODEL?...` — which colour e-paper panel, and how it is wired (by default as the
+//! Waveshare e-Paper HAT wires it, or for `inky-7in3e` as the Pimoroni Inky Impression does). Parsed in every build; driving the panel needs the
 //! `epaper` feature ([`super::epaper_panel`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::dither::Palette;
 use super::options::{distinct_gpios, rotated, unknown_model, Options};
 use super::spi::{DEFAULT_GPIOCHIP, DEFAULT_SPI_DEVICE};
 use crate::error::Result;
@@ -15,15 +16,21 @@ pub enum EpaperModel {
     Epd7in3f,
     /// Waveshare 5.65" e-Paper (F), 600x448, 7 colours.
     Epd5in65f,
+    /// Waveshare 7.3" e-Paper (E), 800x480, E Ink Spectra 6.
+    Epd7in3e,
+    /// Pimoroni Inky Impression 7.3" (2025), the same Spectra 6 panel on Pimoroni's HAT.
+    Inky7in3e,
 }
 
 impl EpaperModel {
-    pub const NAMES: &'static str = "7in3f, 5in65f";
+    pub const NAMES: &'static str = "7in3f, 5in65f, 7in3e, inky-7in3e";
 
     fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "7in3f" | "7in3" | "7.3f" => Some(EpaperModel::Epd7in3f),
             "5in65f" | "5in65" | "5.65f" => Some(EpaperModel::Epd5in65f),
+            "7in3e" | "7.3e" => Some(EpaperModel::Epd7in3e),
+            "inky-7in3e" | "inky7in3e" | "inky-impression-7in3" => Some(EpaperModel::Inky7in3e),
             _ => None,
         }
     }
@@ -32,18 +39,42 @@ impl EpaperModel {
         match self {
             EpaperModel::Epd7in3f => "Waveshare 7.3\" e-Paper (F)",
             EpaperModel::Epd5in65f => "Waveshare 5.65\" e-Paper (F)",
+            EpaperModel::Epd7in3e => "Waveshare 7.3\" e-Paper (E), Spectra 6",
+            EpaperModel::Inky7in3e => "Inky Impression 7.3\" (2025), Spectra 6",
         }
     }
 
     /// Native width and height (landscape).
     pub fn size(self) -> (u32, u32) {
         match self {
-            EpaperModel::Epd7in3f => (800, 480),
+            EpaperModel::Epd7in3f | EpaperModel::Epd7in3e | EpaperModel::Inky7in3e => (800, 480),
             EpaperModel::Epd5in65f => (600, 448),
         }
     }
 
-    /// Waveshare asks for at least 180 s between refreshes of these panels.
+    /// E Ink Spectra 6 (6 colours) rather than ACeP (7).
+    pub fn is_spectra6(self) -> bool {
+        matches!(self, EpaperModel::Epd7in3e | EpaperModel::Inky7in3e)
+    }
+
+    /// The colours the panel shows, for dithering.
+    pub fn palette(self, saturation: f32) -> Result<Palette> {
+        if self.is_spectra6() {
+            Palette::spectra6(saturation)
+        } else {
+            Palette::acep7(saturation)
+        }
+    }
+
+    /// Default (dc, rst, busy) GPIOs: the HAT this panel comes on.
+    fn default_pins(self) -> (u32, u32, u32) {
+        match self {
+            EpaperModel::Inky7in3e => (22, 27, 17),
+            _ => (25, 17, 24),
+        }
+    }
+
+    /// Waveshare asks for at least 180 s between refreshes of these panels (Spectra 6 too).
     pub fn min_refresh(self) -> Duration {
         Duration::from_secs(180)
     }
@@ -89,10 +120,10 @@ impl EpaperConfig {
             o.gpio(key, Some(default))?
                 .ok_or_else(|| o.err(format!("{key} cannot be none: the panel needs it")))
         };
-        // The Waveshare e-Paper HAT's wiring.
-        let dc = need(opts, "dc", 25)?;
-        let rst = need(opts, "rst", 17)?;
-        let busy = need(opts, "busy", 24)?;
+        let (dc, rst, busy) = model.default_pins();
+        let dc = need(opts, "dc", dc)?;
+        let rst = need(opts, "rst", rst)?;
+        let busy = need(opts, "busy", busy)?;
         let pwr = opts.gpio("pwr", None)?;
         distinct_gpios(
             opts,

@@ -1,10 +1,10 @@
-//! Driving a 7-colour Waveshare e-paper panel (7.3" F, 5.65" F) through `epd-waveshare`, over
-//! any embedded-hal 1.0 SPI device and pins: [`super::linux_io`] gives it spidev and GPIO lines,
-//! tests give it recorders.
+//! Driving a colour e-paper panel (Waveshare 7.3" F and 5.65" F through `epd-waveshare`,
+//! Spectra 6 panels through [`super::spectra6`]), over any embedded-hal 1.0 SPI device and
+//! pins: [`super::linux_io`] gives it spidev and GPIO lines, tests give it recorders.
 //!
-//! Frames arrive already dithered to the panel's seven colours (the panel's [`Palette`] makes
-//! the frame loop dither them); [`pack`] turns them into the panel's 4-bit colour indices. A
-//! refresh takes ~30 s: the panel is woken for it and put back to deep sleep after, as
+//! Frames arrive already dithered to the panel's colours (the panel's [`Palette`] makes
+//! the frame loop dither them); [`pack`] turns them into the panel's 4-bit colour codes. A
+//! refresh takes ~15-35 s: the panel is woken for it and put back to deep sleep after, as
 //! Waveshare asks (a panel left powered wears), and the frame loop keeps the panel's
 //! [`Display::min_refresh_interval`] between refreshes.
 
@@ -23,8 +23,9 @@ use epd_waveshare::prelude::WaveshareDisplay;
 use image::RgbImage;
 
 use super::canvas::draw_into_canvas;
-use super::dither::{Palette, ACEP7_NOMINAL, DEFAULT_SATURATION};
+use super::dither::{Palette, ACEP7_NOMINAL, DEFAULT_SATURATION, SPECTRA6_CODES, SPECTRA6_NOMINAL};
 use super::epaper::{EpaperConfig, EpaperModel};
+use super::spectra6::{Spectra6, Vendor};
 use super::{Canvas, Display};
 use crate::error::{Error, Result};
 
@@ -90,26 +91,37 @@ impl<B: InputPin> InputPin for BusyPin<B> {
     }
 }
 
-/// The index of `c` among the panel's colours: exact for dithered frames, nearest otherwise.
-fn acep_index(c: [u8; 3]) -> u8 {
+/// The colours a panel is sent and the 4-bit code of each.
+fn panel_colours(model: EpaperModel) -> (&'static [Rgb888], &'static [u8]) {
+    const ACEP7_CODES: [u8; 7] = [0, 1, 2, 3, 4, 5, 6];
+    if model.is_spectra6() {
+        (&SPECTRA6_NOMINAL, &SPECTRA6_CODES)
+    } else {
+        (&ACEP7_NOMINAL, &ACEP7_CODES)
+    }
+}
+
+/// The code of `c` among the panel's colours: exact for dithered frames, nearest otherwise.
+fn colour_code(colours: &[Rgb888], codes: &[u8], c: [u8; 3]) -> u8 {
     let d = |n: &Rgb888| {
         let e = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
         e(n.r(), c[0]) + e(n.g(), c[1]) + e(n.b(), c[2])
     };
     let mut best = (0, i32::MAX);
-    for (i, n) in ACEP7_NOMINAL.iter().enumerate() {
+    for (i, n) in colours.iter().enumerate() {
         let dist = d(n);
         if dist < best.1 {
             best = (i, dist);
         }
     }
-    best.0 as u8
+    codes[best.0]
 }
 
 /// The panel's frame buffer: rows of its own (landscape, `native`) orientation, two pixels a
-/// byte, the left one in the high nibble, each the colour's index (ACEP7_NOMINAL's order is the
-/// panels'). `rotate` is how far the panel is turned clockwise; `img` is what the viewer sees.
-pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16) -> Vec<u8> {
+/// byte, the left one in the high nibble, each the code of its colour on `model`'s kind of
+/// panel. `rotate` is how far the panel is turned clockwise; `img` is what the viewer sees.
+pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16, model: EpaperModel) -> Vec<u8> {
+    let (colours, codes) = panel_colours(model);
     let (w, h) = native;
     let at = |x: u32, y: u32| -> u8 {
         let (u, v) = match rotate {
@@ -118,7 +130,7 @@ pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16) -> Vec<u8> {
             270 => (y, w - 1 - x),
             _ => (x, y),
         };
-        acep_index(img.get_pixel(u, v).0)
+        colour_code(colours, codes, img.get_pixel(u, v).0)
     };
     let mut out = Vec::with_capacity((w * h).div_ceil(2) as usize);
     for y in 0..h {
@@ -133,6 +145,7 @@ pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16) -> Vec<u8> {
 enum Panel<SPI, P, B, D> {
     F7in3(Epd7in3f<SPI, BusyPin<B>, P, P, D>),
     F5in65(Epd5in65f<SPI, BusyPin<B>, P, P, D>),
+    Spectra6(Spectra6<BusyPin<B>, P, P>),
 }
 
 macro_rules! with_panel {
@@ -140,6 +153,7 @@ macro_rules! with_panel {
         match $panel {
             Panel::F7in3($e) => $body,
             Panel::F5in65($e) => $body,
+            Panel::Spectra6($e) => $body,
         }
     };
 }
@@ -200,6 +214,14 @@ where
                 Epd5in65f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US))
                     .map(Panel::F5in65)
             }
+            EpaperModel::Epd7in3e | EpaperModel::Inky7in3e => {
+                let vendor = match config.model {
+                    EpaperModel::Inky7in3e => Vendor::Pimoroni,
+                    _ => Vendor::Waveshare,
+                };
+                Spectra6::new(&mut spi, busy, dc, rst, &mut delay, vendor, POLL_US)
+                    .map(Panel::Spectra6)
+            }
         };
         let panel = r.map_err(|e| Error::Image(format!("{what}: cannot initialise it: {e}")))?;
         let me = EpaperPanel {
@@ -208,7 +230,7 @@ where
             spi,
             delay,
             config: config.clone(),
-            palette: Palette::acep7(DEFAULT_SATURATION)?,
+            palette: config.model.palette(DEFAULT_SATURATION)?,
             stuck,
             asleep: false,
             what,
@@ -266,11 +288,8 @@ where
     }
 
     fn show(&mut self) -> Result<()> {
-        let buf = pack(
-            &self.canvas.image,
-            self.config.model.size(),
-            self.config.rotate,
-        );
+        let model = self.config.model;
+        let buf = pack(&self.canvas.image, model.size(), self.config.rotate, model);
         self.refresh(&buf)
             .map_err(|e| Error::Image(format!("{}: cannot send a frame: {e}", self.what)))?;
         self.check_busy()

@@ -23,6 +23,8 @@ mod options;
 pub mod png;
 pub mod scale;
 pub mod spec;
+#[cfg(feature = "epaper")]
+pub mod spectra6;
 pub mod spi;
 #[cfg(feature = "spi")]
 pub mod spi_panel;

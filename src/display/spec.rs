@@ -1,7 +1,7 @@
 //! Display specs: `png:DIR`, `fb:/dev/fbN`, `memory`, `window`, `spi:MODEL`, `epaper:MODEL`,
 //! each with `?key=value&...` options.
 //!
-//! Options for every display: `palette=acep7|mono` (dither to these colours), `saturation=0.5`
+//! Options for every display: `palette=acep7|spectra6|mono` (dither to these colours), `saturation=0.5`
 //! (see [`super::dither`]), `min-interval=30s` (the panel's shortest time between refreshes;
 //! emerging and morph pictures are not shown on such panels).
 //! `png:DIR`: `size=WxH` (default 256x256), `keep=N|all` (numbered frames kept, default 1000;
@@ -215,8 +215,11 @@ impl DisplaySpec {
                 .ok_or_else(|| o.err(format!("saturation={v:?} must be a number within 0..1")))?,
         };
         let palette = match o.take("palette").as_deref() {
-            None if matches!(kind_parsed, Kind::Epaper(_)) => Some(Palette::acep7(saturation)?),
-            None | Some("none") | Some("full") => None,
+            None => match &kind_parsed {
+                Kind::Epaper(c) => Some(c.model.palette(saturation)?),
+                _ => None,
+            },
+            Some("none") | Some("full") => None,
             Some(name) => Some(Palette::by_name(name, saturation).map_err(|e| o.err(e))?),
         };
         let min_refresh = match o.take("min-interval").or_else(|| o.take("min_interval")) {

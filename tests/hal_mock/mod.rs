@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{self, InputPin, OutputPin};
@@ -190,4 +192,24 @@ pub struct NoDelay;
 
 impl DelayNs for NoDelay {
     fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// Waits nothing but adds up what it was asked to wait.
+#[derive(Clone, Default)]
+pub struct CountingDelay(Arc<AtomicU64>);
+
+impl CountingDelay {
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+impl DelayNs for CountingDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        self.0.fetch_add(u64::from(ns), Ordering::Relaxed);
+    }
 }
