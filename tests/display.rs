@@ -430,3 +430,39 @@ fn palette_display_gets_dithered_frames() {
     assert_eq!(d.palette.as_ref().map(|p| p.saturation), Some(0.3));
     assert_eq!(d.min_refresh, std::time::Duration::from_secs(120));
 }
+
+#[test]
+fn rotate_turns_the_picture_for_a_turned_screen() {
+    // A screen turned 90° clockwise must hold the upright picture turned 90° the other way.
+    type Turn = fn(&RgbImage) -> RgbImage;
+    let turns: [(u16, Turn); 4] = [
+        (0, |i| i.clone()),
+        (90, image::imageops::rotate270),
+        (180, image::imageops::rotate180),
+        (270, image::imageops::rotate90),
+    ];
+    for (rotate, native) in turns {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = format!("png:{}?size=6x4&rotate={rotate}", dir.path().display());
+        let mut d = open(&spec);
+        let (w, h) = if rotate % 180 == 90 { (4, 6) } else { (6, 4) };
+        assert_eq!(d.dimensions(), (w, h), "rotate={rotate}");
+        if rotate != 0 {
+            assert!(d.describe().contains(&format!("turned {rotate}°")));
+        }
+        let upright = pattern(w, h);
+        d.draw_image(&upright).unwrap();
+        d.show().unwrap();
+        let written = image::open(dir.path().join("current.png"))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(
+            written.dimensions(),
+            (6, 4),
+            "the file keeps the screen's own size"
+        );
+        assert!(written == native(&upright), "rotate={rotate}");
+    }
+    let e = "fb:/dev/fb0?rotate=45".parse::<DisplaySpec>().unwrap_err();
+    assert!(e.to_string().contains("rotate=\"45\""), "{e}");
+}

@@ -27,6 +27,9 @@ pub struct AnyDisplay {
     pub backend: Backend,
     palette: Option<Palette>,
     min_refresh: Duration,
+    /// How far the screen is turned clockwise (0, 90, 180, 270), for displays whose driver
+    /// cannot turn the picture itself (panels with a `rotate` option do it in their driver).
+    rotate: u16,
 }
 
 impl AnyDisplay {
@@ -35,7 +38,27 @@ impl AnyDisplay {
             backend,
             palette,
             min_refresh,
+            rotate: 0,
         }
+    }
+
+    /// The same display on a screen turned `rotate` degrees clockwise: what is drawn upright
+    /// at the viewer's (x, y) lands where the turned screen shows it there.
+    pub fn rotated(mut self, rotate: u16) -> Self {
+        self.rotate = rotate;
+        self
+    }
+}
+
+/// The screen's own pixel for the viewer's `p` on a screen of `native` size turned `rotate`
+/// degrees clockwise (the inverse of the e-paper `pack` turn).
+fn to_native(rotate: u16, p: Point, native: Size) -> Point {
+    let (w, h) = (native.width as i32, native.height as i32);
+    match rotate {
+        90 => Point::new(p.y, h - 1 - p.x),
+        180 => Point::new(w - 1 - p.x, h - 1 - p.y),
+        270 => Point::new(w - 1 - p.y, p.x),
+        _ => p,
     }
 }
 
@@ -55,9 +78,20 @@ macro_rules! each {
     };
 }
 
+impl AnyDisplay {
+    fn native_size(&self) -> Size {
+        each!(&self.backend, d => d.bounding_box().size)
+    }
+}
+
 impl OriginDimensions for AnyDisplay {
     fn size(&self) -> Size {
-        each!(&self.backend, d => d.bounding_box().size)
+        let s = self.native_size();
+        if self.rotate % 180 == 90 {
+            Size::new(s.height, s.width)
+        } else {
+            s
+        }
     }
 }
 
@@ -69,14 +103,25 @@ impl DrawTarget for AnyDisplay {
     where
         I: IntoIterator<Item = Pixel<Rgb888>>,
     {
-        each!(&mut self.backend, d => d.draw_iter(pixels))
+        if self.rotate == 0 {
+            return each!(&mut self.backend, d => d.draw_iter(pixels));
+        }
+        let (rotate, native) = (self.rotate, self.native_size());
+        let turned = pixels
+            .into_iter()
+            .map(move |Pixel(p, c)| Pixel(to_native(rotate, p, native), c));
+        each!(&mut self.backend, d => d.draw_iter(turned))
     }
 
     fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<()>
     where
         I: IntoIterator<Item = Rgb888>,
     {
-        each!(&mut self.backend, d => d.fill_contiguous(area, colors))
+        if self.rotate == 0 {
+            return each!(&mut self.backend, d => d.fill_contiguous(area, colors));
+        }
+        let pixels = area.points().zip(colors).map(|(p, c)| Pixel(p, c));
+        self.draw_iter(pixels)
     }
 }
 
@@ -88,6 +133,9 @@ impl Display for AnyDisplay {
                 ", {} palette (saturation {})",
                 p.name, p.saturation
             ));
+        }
+        if self.rotate != 0 {
+            s.push_str(&format!(", turned {}° clockwise", self.rotate));
         }
         if !self.min_refresh.is_zero() {
             s.push_str(&format!(", refreshed at most every {:?}", self.min_refresh));

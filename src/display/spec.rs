@@ -1,7 +1,8 @@
 //! Display specs: `png:DIR`, `fb:/dev/fbN`, `memory`, `window`, `spi:MODEL`, `epaper:MODEL`,
 //! each with `?key=value&...` options.
 //!
-//! Options for every display: `palette=acep7|spectra6|mono` (dither to these colours), `saturation=0.5`
+//! Options for every display: `rotate=0|90|180|270` (the screen turned clockwise),
+//! `palette=acep7|spectra6|mono` (dither to these colours), `saturation=0.5`
 //! (see [`super::dither`]), `min-interval=30s` (the panel's shortest time between refreshes;
 //! emerging and morph pictures are not shown on such panels).
 //! `png:DIR`: `size=WxH` (default 256x256), `keep=N|all` (numbered frames kept, default 1000;
@@ -63,6 +64,8 @@ pub struct DisplaySpec {
     pub kind: Kind,
     pub palette: Option<Palette>,
     pub min_refresh: Duration,
+    /// `rotate=` of displays that have no driver option for it (png, fb, memory, window).
+    pub rotate: u16,
     pub text: String,
 }
 
@@ -206,6 +209,8 @@ impl DisplaySpec {
                 )))
             }
         };
+        // Panels turn the picture in their drivers and have taken `rotate` already.
+        let rotate = o.rotation()?;
         let saturation = match o.take("saturation") {
             None => DEFAULT_SATURATION,
             Some(v) => v
@@ -233,6 +238,7 @@ impl DisplaySpec {
             kind: kind_parsed,
             palette,
             min_refresh,
+            rotate,
             text: text.to_string(),
         })
     }
@@ -269,10 +275,6 @@ impl DisplaySpec {
             #[allow(unreachable_patterns)]
             _ => return Err(invalid(&self.text, "not in this build")),
         };
-        Ok(AnyDisplay::new(
-            backend,
-            self.palette.clone(),
-            self.min_refresh,
-        ))
+        Ok(AnyDisplay::new(backend, self.palette.clone(), self.min_refresh).rotated(self.rotate))
     }
 }
