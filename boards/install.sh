@@ -147,6 +147,13 @@ if ! id -u petal >/dev/null 2>&1; then
 fi
 getent group video >/dev/null || groupadd --system video
 usermod -a -G video petal
+# SPI panels and buttons: Raspberry Pi OS gives /dev/spidev* to `spi` and /dev/gpiochip* to
+# `gpio`. Only groups that exist (systemd gives the user's groups to the service).
+for group in spi gpio; do
+    if getent group "$group" >/dev/null; then
+        usermod -a -G "$group" petal
+    fi
+done
 
 systemctl daemon-reload
 if [ "$start" = 1 ]; then

@@ -1,7 +1,7 @@
 //! `petal frame`: the art-frame loop on a display, configured by flags and/or a TOML file.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -68,6 +68,13 @@ pub struct FrameArgs {
     /// Gallery pictures upscaled to this many pixels square.
     #[arg(long, value_name = "PX")]
     pub gallery_size: Option<u32>,
+    /// Push buttons to ground on GPIO lines: "inky" (the Inky Impression's A-D: next, previous,
+    /// keep, shutdown when held) or "GPIO:SHORT[:LONG],..." (needs a build with `buttons`).
+    #[arg(long, value_name = "SET")]
+    pub buttons: Option<String>,
+    /// The GPIO chip of the buttons (default /dev/gpiochip0).
+    #[arg(long, value_name = "PATH")]
+    pub buttons_gpiochip: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: super::sampling::SamplingArgs,
     /// First wait after a display fails; it doubles up to a minute (default 1s).
@@ -106,6 +113,8 @@ impl FrameArgs {
             seed: self.sampling.seed,
             threads: None,
             retry: self.retry.clone(),
+            buttons: self.buttons.clone(),
+            buttons_gpiochip: self.buttons_gpiochip.clone(),
         }
     }
 }
@@ -197,6 +206,9 @@ pub fn run(
             .context("cannot install the signal handler")?;
     }
 
+    let (remote, inbox) = frame::control::channel_pair();
+    let buttons = start_buttons(&settings, remote, quiet)?;
+
     let what = format!("{} ({})", card.name, params.variant);
     let bytes = model.variant_bytes(&params.variant)?;
     if !quiet {
@@ -247,20 +259,29 @@ pub fn run(
                 )
             }
             Event::DisplayClosed => eprintln!("petal: the display was closed"),
+            Event::Command { command, outcome } => {
+                eprintln!("petal: {}: {outcome}", command.name())
+            }
         }
     };
     let report = with_threads(threads, || -> petal::Result<_> {
         let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
-        frame::run(
+        frame::run_controlled(
             &settings,
             &params,
             card,
             &mut denoiser,
             &mut open,
             &stop,
+            &inbox,
             &mut events,
         )
-    })?;
+    });
+    if let Some((done, thread)) = buttons {
+        done.store(true, Ordering::Relaxed);
+        let _ = thread.join();
+    }
+    let report = report?;
     if !quiet {
         let mut line = format!(
             "petal frame: {} after {} picture{}, {} frames shown",
@@ -283,5 +304,64 @@ pub fn run(
         }
         eprintln!("{line}");
     }
+    if report.shutdown {
+        // The unit (boards/petal.service) powers the board off on this status; petal itself
+        // has no right to.
+        eprintln!(
+            "petal frame: shutdown asked for; exiting with status {}",
+            frame::control::SHUTDOWN_EXIT_STATUS
+        );
+        std::process::exit(frame::control::SHUTDOWN_EXIT_STATUS);
+    }
     Ok(())
+}
+
+type ButtonThread = (Arc<AtomicBool>, std::thread::JoinHandle<()>);
+
+/// Opens the buttons' GPIO lines (an error now if they cannot be) and watches them on a thread.
+#[cfg(feature = "buttons")]
+fn start_buttons(
+    settings: &FrameSettings,
+    remote: frame::Remote,
+    quiet: bool,
+) -> anyhow::Result<Option<ButtonThread>> {
+    use petal::frame::buttons::{watch, ButtonPanel};
+    let Some(buttons) = settings.buttons.clone() else {
+        return Ok(None);
+    };
+    let panel = ButtonPanel::new(buttons, std::time::Instant::now());
+    let read = petal::display::linux_io::open_buttons(&settings.buttons_gpiochip, &panel.gpios())
+        .context("the buttons cannot be used")?;
+    if !quiet {
+        eprintln!(
+            "petal: buttons on GPIO {:?} of {}",
+            panel.gpios(),
+            settings.buttons_gpiochip.display()
+        );
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let thread = std::thread::Builder::new()
+        .name("petal-buttons".into())
+        .spawn(move || {
+            watch(panel, read, &remote, &flag, &mut |e| {
+                eprintln!("petal: {e}")
+            });
+        })
+        .context("cannot start the buttons' thread")?;
+    Ok(Some((done, thread)))
+}
+
+#[cfg(not(feature = "buttons"))]
+fn start_buttons(
+    settings: &FrameSettings,
+    _remote: frame::Remote,
+    _quiet: bool,
+) -> anyhow::Result<Option<ButtonThread>> {
+    if settings.buttons.is_some() {
+        bail!(
+            "--buttons needs a build with the `buttons` feature (cargo build --release --features buttons; boards/build.sh includes it)"
+        );
+    }
+    Ok(None)
 }

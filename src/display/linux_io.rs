@@ -4,6 +4,11 @@
 //! A missing device or a permission problem is [`Error::Invalid`] (the panel cannot work as
 //! configured: `petal frame` stops at start); anything else is an I/O error the frame loop
 //! retries.
+//!
+//! Also the frame's push buttons ([`open_buttons`]), which are GPIO lines too.
+
+// A build with only `buttons` uses the GPIO half of this module.
+#![cfg_attr(not(any(feature = "spi", feature = "epaper")), allow(dead_code))]
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -111,6 +116,33 @@ impl Gpio {
     pub fn input(&mut self, name: &str, n: u32) -> Result<CdevPin> {
         self.line(name, n, LineRequestFlags::INPUT, 0)
     }
+}
+
+/// The buttons' lines on `gpiochip`, as inputs; the returned reader gives their levels in
+/// order (high: released). Their pull-ups come from the board (see docs/frame.md): the GPIO
+/// character device of this kernel interface cannot set them.
+#[cfg(feature = "buttons")]
+pub fn open_buttons(
+    gpiochip: &Path,
+    gpios: &[u32],
+) -> Result<impl FnMut() -> Result<Vec<bool>> + Send + 'static> {
+    use embedded_hal::digital::InputPin;
+    let what = "buttons";
+    must_exist(what, gpiochip, GPIO_HINT)?;
+    let mut gpio = Gpio::open(what, gpiochip)?;
+    let mut lines = Vec::new();
+    for &n in gpios {
+        lines.push((n, gpio.input(&format!("button on GPIO {n}"), n)?));
+    }
+    Ok(move || {
+        lines
+            .iter_mut()
+            .map(|(n, pin)| {
+                pin.is_high()
+                    .map_err(|e| Error::Image(format!("buttons: cannot read GPIO {n}: {e:?}")))
+            })
+            .collect()
+    })
 }
 
 #[cfg(feature = "spi")]

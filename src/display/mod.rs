@@ -16,7 +16,7 @@ pub mod epaper;
 #[cfg(feature = "epaper")]
 pub mod epaper_panel;
 pub mod fb;
-#[cfg(any(feature = "spi", feature = "epaper"))]
+#[cfg(any(feature = "spi", feature = "epaper", feature = "buttons"))]
 pub mod linux_io;
 pub mod memory;
 mod options;

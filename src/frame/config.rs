@@ -9,6 +9,7 @@
 //! quiet-hours = "22:00-07:00"
 //! gallery = "/var/lib/petal/gallery"
 //! keep = 500
+//! buttons = "inky"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::buttons::{parse_buttons, Button};
 use super::gallery::Gallery;
 use super::when::QuietHours;
 use crate::display::scale::{parse_colour, Fit, Layout, Smoothing};
@@ -66,6 +68,10 @@ pub struct FrameOptions {
     pub threads: Option<usize>,
     /// First wait after a display fails (doubles up to a minute); mostly for tests.
     pub retry: Option<String>,
+    /// Push buttons on GPIO lines: "inky" or "GPIO:SHORT[:LONG],..." (see frame::buttons).
+    pub buttons: Option<String>,
+    /// The GPIO chip of the buttons (default /dev/gpiochip0).
+    pub buttons_gpiochip: Option<PathBuf>,
 }
 
 /// Where each merged value came from, to name it in errors.
@@ -120,7 +126,7 @@ impl FrameOptions {
             keep => "keep", keep_bytes => "keep-bytes", gallery_size => "gallery-size",
             model => "model", variant => "variant", sampler => "sampler", steps => "steps",
             spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
-            retry => "retry",
+            retry => "retry", buttons => "buttons", buttons_gpiochip => "buttons-gpiochip",
         );
         (
             merged,
@@ -147,6 +153,8 @@ pub struct FrameSettings {
     pub gallery: Option<Gallery>,
     pub first_seed: Option<u64>,
     pub retry: Duration,
+    pub buttons: Option<Vec<Button>>,
+    pub buttons_gpiochip: PathBuf,
     /// Wall-clock time (tests jump it; see [`crate::frame::when::Clock`]).
     pub clock: std::sync::Arc<dyn crate::frame::when::Clock>,
 }
@@ -268,6 +276,18 @@ impl FrameSettings {
         });
         let retry =
             parse_duration(o.retry.as_deref().unwrap_or("1s")).map_err(|e| err("retry", e))?;
+        let buttons = o
+            .buttons
+            .as_deref()
+            .map(parse_buttons)
+            .transpose()
+            .map_err(|e| err("buttons", e))?;
+        if buttons.is_none() && o.buttons_gpiochip.is_some() {
+            return Err(err(
+                "buttons-gpiochip",
+                Error::Invalid("needs buttons (--buttons inky)".into()),
+            ));
+        }
         Ok(FrameSettings {
             display,
             every,
@@ -281,6 +301,11 @@ impl FrameSettings {
             first_seed: o.seed,
             clock: std::sync::Arc::new(crate::frame::when::SystemClock),
             retry,
+            buttons,
+            buttons_gpiochip: o
+                .buttons_gpiochip
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/dev/gpiochip0")),
         })
     }
 }

@@ -16,6 +16,8 @@ use crate::generate::GenerateParams;
 use crate::picture::{save_atomic, upscale, METADATA_KEY};
 
 pub const PREFIX: &str = "petal-";
+/// Where kept pictures go, inside the gallery; retention only looks at the gallery itself.
+pub const FAVOURITES: &str = "favourites";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gallery {
@@ -58,6 +60,10 @@ impl Gallery {
             ))
         })?;
         crate::atomic_file::remove_stale_temp_files(&self.dir)?;
+        let favourites = self.dir.join(FAVOURITES);
+        if favourites.is_dir() {
+            crate::atomic_file::remove_stale_temp_files(&favourites)?;
+        }
         Ok(())
     }
 
@@ -132,6 +138,40 @@ impl Gallery {
             (sequence(&name), name)
         });
         Ok(out)
+    }
+
+    /// The picture before `current` (the newest when `current` is `None` or gone).
+    pub fn before(&self, current: Option<&Path>) -> Result<Option<PathBuf>> {
+        let pics = self.pictures()?;
+        let at = current.and_then(|c| pics.iter().position(|(p, _)| p == c));
+        Ok(match at {
+            Some(0) => None,
+            Some(i) => Some(pics[i - 1].0.clone()),
+            None => pics.last().map(|(p, _)| p.clone()),
+        })
+    }
+
+    /// Keeps `picture` (one of the gallery's) in [`FAVOURITES`], where retention never deletes
+    /// it: a hard link where the filesystem has them (no second copy on the SD card), else an
+    /// atomic copy. Keeping a picture twice is fine.
+    pub fn keep_favourite(&self, picture: &Path) -> Result<PathBuf> {
+        let name = picture
+            .file_name()
+            .filter(|n| is_picture(&n.to_string_lossy()))
+            .ok_or_else(|| {
+                Error::Invalid(format!("{} is not a gallery picture", picture.display()))
+            })?;
+        let dir = self.dir.join(FAVOURITES);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let kept = dir.join(name);
+        if kept.exists() {
+            return Ok(kept);
+        }
+        if std::fs::hard_link(picture, &kept).is_err() {
+            let bytes = std::fs::read(picture).map_err(|e| Error::io(picture, e))?;
+            crate::atomic_file::write_atomic(&kept, &bytes)?;
+        }
+        Ok(kept)
     }
 
     /// Deletes the oldest picture; false when there is none.

@@ -7,7 +7,9 @@
 //! file: every write is a temp file and a rename. Nothing grows per picture: the denoiser,
 //! the buffers and the display are reused, and only the previous picture's noise is kept.
 
+pub mod buttons;
 pub mod config;
+pub mod control;
 pub mod gallery;
 pub mod morph;
 pub mod when;
@@ -29,6 +31,7 @@ use crate::picture::tensor_to_rgb;
 use crate::sampler::Denoiser;
 
 pub use config::{FrameOptions, FrameSettings};
+pub use control::{Command, Inbox, Remote};
 pub use gallery::Gallery;
 
 /// How often waits look at the stop flag and at a display waiting to be retried.
@@ -70,6 +73,11 @@ pub enum Event<'a> {
     },
     /// The viewer closed the display (a desktop window): the run ends as if stopped.
     DisplayClosed,
+    /// A command arrived (a button, ...); `outcome` says what it did, for the log.
+    Command {
+        command: Command,
+        outcome: String,
+    },
 }
 
 /// What a run did, for the caller's summary and for tests.
@@ -87,6 +95,8 @@ pub struct Report {
     pub display_failures: u64,
     /// Set when `stop` ended the run (rather than `cycles`).
     pub stopped: bool,
+    /// Set when a [`Command::Shutdown`] ended the run: the caller powers the machine off.
+    pub shutdown: bool,
     pub last_seed: Option<u64>,
     pub last_saved: Option<PathBuf>,
 }
@@ -260,18 +270,123 @@ impl<D: Display> Screen<'_, D> {
     }
 }
 
-/// Sleeps until `deadline` in ticks; true when stopped.
-fn wait_until<D: Display>(deadline: Instant, stop: &AtomicBool, screen: &mut Screen<D>) -> bool {
+/// What the commands have set, across pictures.
+#[derive(Default)]
+struct Controls {
+    paused: bool,
+    shutdown: bool,
+    /// The gallery file of the picture on screen (the newest, or one `Previous` went back to).
+    on_screen: Option<PathBuf>,
+}
+
+/// How a wait between pictures ended.
+enum Waited {
+    /// Time for the next picture (or `Next`).
+    Due,
+    /// Stopped: `stop`, a closed display, or `Shutdown`.
+    Stopped,
+}
+
+impl Controls {
+    /// Does what `c` asks, except starting a picture or ending the run, which it returns.
+    fn handle<D: Display>(
+        &mut self,
+        c: Command,
+        gallery: Option<&Gallery>,
+        screen: &mut Screen<D>,
+        stop: &AtomicBool,
+    ) -> Option<Waited> {
+        let outcome = match c {
+            Command::Next => {
+                (screen.events)(Event::Command {
+                    command: c,
+                    outcome: "painting the next picture now".into(),
+                });
+                return Some(Waited::Due);
+            }
+            Command::Shutdown => {
+                self.shutdown = true;
+                (screen.events)(Event::Command {
+                    command: c,
+                    outcome: "stopping the frame to power off".into(),
+                });
+                return Some(Waited::Stopped);
+            }
+            Command::Pause => {
+                self.paused = !self.paused;
+                if self.paused {
+                    "paused: no new pictures until the next pause".to_string()
+                } else {
+                    "painting again".to_string()
+                }
+            }
+            Command::Keep => match (gallery, &self.on_screen) {
+                (Some(g), Some(p)) => match g.keep_favourite(p) {
+                    Ok(kept) => format!("kept {} as a favourite", kept.display()),
+                    Err(e) => format!("cannot keep it: {e}"),
+                },
+                (None, _) => "nothing to keep: the frame has no gallery".into(),
+                (_, None) => "nothing to keep yet".into(),
+            },
+            Command::Previous => match gallery {
+                None => "no earlier picture: the frame has no gallery".into(),
+                Some(g) => match g.before(self.on_screen.as_deref()) {
+                    Ok(Some(path)) => match image::open(&path) {
+                        Ok(img) => {
+                            screen.present_final(img.to_rgb8(), None, stop);
+                            let line = format!("showing {}", path.display());
+                            self.on_screen = Some(path);
+                            line
+                        }
+                        Err(e) => format!("cannot read {}: {e}", path.display()),
+                    },
+                    Ok(None) => "no earlier picture in the gallery".into(),
+                    Err(e) => format!("cannot list the gallery: {e}"),
+                },
+            },
+        };
+        (screen.events)(Event::Command {
+            command: c,
+            outcome,
+        });
+        None
+    }
+}
+
+/// Waits in ticks until `deadline` (restarted when `Previous` puts an older picture up, so it
+/// gets a whole interval; ignored while paused), handling commands meanwhile.
+fn wait_for_next<D: Display>(
+    mut deadline: Instant,
+    every: Duration,
+    stop: &AtomicBool,
+    screen: &mut Screen<D>,
+    inbox: &Inbox,
+    controls: &mut Controls,
+    gallery: Option<&Gallery>,
+) -> Waited {
     loop {
         if screen.ending(stop) {
-            return true;
+            return Waited::Stopped;
+        }
+        while let Some(c) = inbox.poll() {
+            if let Some(w) = controls.handle(c, gallery, screen, stop) {
+                return w;
+            }
+            if c == Command::Previous {
+                deadline = Instant::now() + every;
+            }
         }
         screen.tick();
         let now = Instant::now();
-        if now >= deadline {
-            return false;
+        if now >= deadline && !controls.paused {
+            return Waited::Due;
         }
-        std::thread::sleep(TICK.min(deadline - now));
+        let left = if controls.paused {
+            TICK
+        } else {
+            deadline - now
+        };
+        std::thread::sleep(TICK.min(left));
     }
 }
 
@@ -319,6 +434,22 @@ pub fn run<D: Display>(
     stop: &AtomicBool,
     events: &mut dyn FnMut(Event),
 ) -> Result<Report> {
+    let inbox = Inbox::none();
+    run_controlled(settings, params, card, denoiser, open, stop, &inbox, events)
+}
+
+/// [`run`], also taking [`Command`]s from `inbox` (buttons, ...).
+#[allow(clippy::too_many_arguments)]
+pub fn run_controlled<D: Display>(
+    settings: &FrameSettings,
+    params: &GenerateParams,
+    card: &ModelCard,
+    denoiser: &mut dyn Denoiser,
+    open: &mut dyn FnMut() -> Result<D>,
+    stop: &AtomicBool,
+    inbox: &Inbox,
+    events: &mut dyn FnMut(Event),
+) -> Result<Report> {
     check(settings, params, card)?;
     if let Some(g) = &settings.gallery {
         g.prepare()?;
@@ -353,6 +484,8 @@ pub fn run<D: Display>(
     // The previous picture's start noise, for morphing from it.
     let mut previous: Option<Vec<f32>> = None;
     let mut quiet = false;
+    let mut controls = Controls::default();
+    let gallery = settings.gallery.as_ref();
     let result = (|| -> Result<()> {
         loop {
             if screen.ending(stop) {
@@ -374,7 +507,18 @@ pub fn run<D: Display>(
                         quiet = true;
                         (screen.events)(Event::QuietHours { started: true });
                     }
-                    // No refresh at all, not even of a picture a failing display missed.
+                    // No refresh at all, not even of a picture a failing display missed;
+                    // of the commands, only shutdown and pause mean something now.
+                    while let Some(c) = inbox.poll() {
+                        if matches!(c, Command::Shutdown | Command::Pause) {
+                            if let Some(Waited::Stopped) =
+                                controls.handle(c, gallery, &mut screen, stop)
+                            {
+                                report.stopped = true;
+                                return Ok(());
+                            }
+                        }
+                    }
                     std::thread::sleep(TICK);
                     continue;
                 } else if quiet {
@@ -467,12 +611,22 @@ pub fn run<D: Display>(
             });
             report.pictures += 1;
             report.last_seed = Some(seed);
+            controls.on_screen.clone_from(&saved);
             report.last_saved = saved;
             previous = Some(start_noise);
             if settings.cycles.is_some_and(|n| report.pictures >= n) {
                 return Ok(());
             }
-            if wait_until(started + settings.every, stop, &mut screen) {
+            let deadline = started + settings.every;
+            if let Waited::Stopped = wait_for_next(
+                deadline,
+                settings.every,
+                stop,
+                &mut screen,
+                inbox,
+                &mut controls,
+                gallery,
+            ) {
                 report.stopped = true;
                 return Ok(());
             }
@@ -480,6 +634,7 @@ pub fn run<D: Display>(
     })();
     report.frames_shown = screen.shown;
     report.display_failures = screen.failures;
+    report.shutdown = controls.shutdown;
     match result {
         Err(Error::Interrupted) => {
             report.stopped = true;
