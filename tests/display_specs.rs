@@ -167,6 +167,7 @@ fn epaper_defaults_are_the_waveshare_hat() {
             pwr: None,
             rotate: 0,
             hz: 4_000_000,
+            detect_on: None,
         }
     );
     assert_eq!(c.dimensions(), (800, 480));

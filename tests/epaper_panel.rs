@@ -15,6 +15,7 @@ use petal::display::compose::compose;
 use petal::display::dither::{ACEP7_NOMINAL, SPECTRA6_NOMINAL};
 use petal::display::epaper::{EpaperConfig, EpaperModel};
 use petal::display::epaper_panel::{pack, EpaperPanel};
+use petal::display::inky::{read_eeprom, InkyEeprom};
 use petal::display::spec::Kind;
 use petal::display::spectra6::MIN_REFRESH_WAIT;
 use petal::display::{Display, DisplaySpec};
@@ -335,4 +336,126 @@ fn spectra6_spec_options() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("7in3e") && e.contains("inky-7in3e"), "{e}");
+}
+
+/// An Inky EEPROM record as Pimoroni writes it (`struct.pack("<HHBBB22p", ...)`).
+fn inky_record(w: u16, h: u16, colour: u8, variant: u8) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(w.to_le_bytes());
+    b.extend(h.to_le_bytes());
+    b.extend([colour, 12, variant]);
+    let when = b"2025-03-04 10:11:12.5";
+    b.push(when.len() as u8);
+    b.extend(when);
+    b.resize(29, 0);
+    b
+}
+
+/// An I2C bus with one EEPROM on it (or none), recording what is asked of it.
+struct Eeprom {
+    record: Option<Vec<u8>>,
+    asked: Vec<(u8, Vec<u8>, usize)>,
+}
+
+impl embedded_hal::i2c::ErrorType for Eeprom {
+    type Error = embedded_hal::i2c::ErrorKind;
+}
+
+impl embedded_hal::i2c::I2c for Eeprom {
+    fn transaction(
+        &mut self,
+        address: u8,
+        ops: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource, Operation};
+        let mut wrote = Vec::new();
+        for op in ops {
+            match op {
+                Operation::Write(w) => wrote.extend_from_slice(w),
+                Operation::Read(r) => {
+                    self.asked.push((address, wrote.clone(), r.len()));
+                    let rec = self
+                        .record
+                        .as_ref()
+                        .ok_or(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))?;
+                    r.copy_from_slice(&rec[..r.len()]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn inky_eeprom_names_the_panel() {
+    let mut bus = Eeprom {
+        record: Some(inky_record(800, 480, 6, 22)),
+        asked: Vec::new(),
+    };
+    let e = read_eeprom(&mut bus).unwrap();
+    assert_eq!(bus.asked, vec![(0x50, vec![0, 0], 29)]);
+    assert_eq!((e.width, e.height, e.display_variant), (800, 480, 22));
+    assert_eq!(e.written, "2025-03-04 10:11:12.5");
+    assert_eq!(e.variant_name(), "Spectra 6 7.3 800x480 (E673)");
+    assert_eq!(e.model().unwrap(), EpaperModel::Inky7in3e);
+    // The newer "AC" revision of the same panel too.
+    let ac = InkyEeprom::parse(&inky_record(800, 480, 6, 26)).unwrap();
+    assert_eq!(ac.model().unwrap(), EpaperModel::Inky7in3e);
+
+    // A 13.3" Spectra 6 is named, with what petal does drive.
+    let big = InkyEeprom::parse(&inky_record(1600, 1200, 6, 21)).unwrap();
+    let err = big.model().unwrap_err().to_string();
+    assert!(err.contains("Spectra 6 13.3 1600x1200 (EL133UF1)"), "{err}");
+    assert!(err.contains("epaper:inky-7in3e"), "{err}");
+    // A record whose size disagrees with its variant is not trusted.
+    let odd = InkyEeprom::parse(&inky_record(640, 400, 6, 22)).unwrap();
+    assert!(odd.model().is_err());
+    let unknown = InkyEeprom::parse(&inky_record(800, 480, 6, 200)).unwrap();
+    assert!(unknown
+        .model()
+        .unwrap_err()
+        .to_string()
+        .contains("unknown variant 200"));
+    assert!(InkyEeprom::parse(&[1, 2, 3]).is_err());
+
+    // No HAT: nothing answers at 0x50.
+    let mut empty = Eeprom {
+        record: None,
+        asked: Vec::new(),
+    };
+    let err = read_eeprom(&mut empty).unwrap_err().to_string();
+    assert!(
+        err.contains("0x50") && err.contains("dtparam=i2c_arm=on"),
+        "{err}"
+    );
+}
+
+#[test]
+fn epaper_inky_reads_the_hat_at_open() {
+    let c = config("epaper:inky");
+    assert_eq!(c.detect_on, Some(std::path::PathBuf::from("/dev/i2c-1")));
+    assert_eq!((c.dc, c.rst, c.busy), (22, 27, 17), "the Inky HAT's pins");
+    assert_eq!(
+        config("epaper:inky?i2c=/dev/i2c-3").detect_on,
+        Some("/dev/i2c-3".into())
+    );
+    // Only `inky` reads a HAT; a named panel takes no bus.
+    let e = "epaper:7in3e?i2c=/dev/i2c-1"
+        .parse::<DisplaySpec>()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown option \"i2c\""), "{e}");
+    // Opening looks at the bus first, and names it when it is not there.
+    let e = match "epaper:inky?i2c=/nonexistent/i2c-1"
+        .parse::<DisplaySpec>()
+        .unwrap()
+        .open()
+    {
+        Ok(_) => panic!("opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("/nonexistent/i2c-1 does not exist") && e.contains("dtparam=i2c_arm=on"),
+        "{e}"
+    );
 }

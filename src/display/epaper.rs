@@ -23,7 +23,7 @@ pub enum EpaperModel {
 }
 
 impl EpaperModel {
-    pub const NAMES: &'static str = "7in3f, 5in65f, 7in3e, inky-7in3e";
+    pub const NAMES: &'static str = "7in3f, 5in65f, 7in3e, inky-7in3e, or inky (read from the HAT)";
 
     fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
@@ -80,6 +80,9 @@ impl EpaperModel {
     }
 }
 
+/// The I2C bus of the Pi's header (pins 3 and 5), where HATs' EEPROMs answer.
+pub const DEFAULT_I2C: &str = "/dev/i2c-1";
+
 /// An e-paper panel as a spec describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpaperConfig {
@@ -94,6 +97,9 @@ pub struct EpaperConfig {
     /// Clockwise, in degrees: 90 and 270 make the panel portrait.
     pub rotate: u16,
     pub hz: u32,
+    /// `epaper:inky`: the panel is whatever the Inky HAT's EEPROM on this I2C bus says
+    /// (`model` is a stand-in until the panel is opened).
+    pub detect_on: Option<PathBuf>,
 }
 
 impl EpaperConfig {
@@ -104,7 +110,18 @@ impl EpaperConfig {
 
     pub(crate) fn parse(target: Option<&str>, opts: &mut Options) -> Result<Self> {
         let name = target.unwrap_or("");
-        let model = EpaperModel::parse(name).ok_or_else(|| {
+        let detect = name.eq_ignore_ascii_case("inky");
+        let detect_on = if detect {
+            Some(opts.path("i2c", DEFAULT_I2C)?)
+        } else {
+            None
+        };
+        let parsed = if detect {
+            Some(EpaperModel::Inky7in3e)
+        } else {
+            EpaperModel::parse(name)
+        };
+        let model = parsed.ok_or_else(|| {
             unknown_model(
                 opts,
                 "epaper",
@@ -146,6 +163,7 @@ impl EpaperConfig {
             pwr,
             rotate,
             hz,
+            detect_on,
         })
     }
 }

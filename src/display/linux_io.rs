@@ -145,6 +145,29 @@ pub fn open_buttons(
     })
 }
 
+/// `c` with the panel an Inky HAT's EEPROM on `bus` names.
+#[cfg(feature = "epaper")]
+fn detect_inky(c: &super::epaper::EpaperConfig, bus: &Path) -> Result<super::epaper::EpaperConfig> {
+    let what = "epaper inky";
+    must_exist(
+        what,
+        bus,
+        " (enable I2C: dtparam=i2c_arm=on in /boot/firmware/config.txt; or name the panel: epaper:inky-7in3e)",
+    )?;
+    let mut i2c = linux_embedded_hal::I2cdev::new(bus).map_err(|e| {
+        // i2cdev's error hides the kind; opening the file again tells "no permission" apart.
+        match std::fs::OpenOptions::new().read(true).write(true).open(bus) {
+            Err(io) => open_error(what, bus, &io, ""),
+            Ok(_) => Error::Image(format!("{what}: cannot use {}: {e}", bus.display())),
+        }
+    })?;
+    let eeprom = super::inky::read_eeprom(&mut i2c)?;
+    let mut c = c.clone();
+    c.model = eeprom.model()?;
+    c.detect_on = None;
+    Ok(c)
+}
+
 #[cfg(feature = "spi")]
 pub type LinuxSpiPanel = super::spi_panel::SpiPanel<SpidevDevice, CdevPin>;
 
@@ -171,6 +194,14 @@ pub type LinuxEpaperPanel =
 
 #[cfg(feature = "epaper")]
 pub fn open_epaper(c: &super::epaper::EpaperConfig) -> Result<LinuxEpaperPanel> {
+    let detected;
+    let c = match &c.detect_on {
+        Some(bus) => {
+            detected = detect_inky(c, bus)?;
+            &detected
+        }
+        None => c,
+    };
     let what = format!("epaper {} on {}", c.model.name(), c.device.display());
     must_exist(&what, &c.device, SPI_HINT)?;
     must_exist(&what, &c.gpiochip, GPIO_HINT)?;

@@ -16,6 +16,7 @@ pub mod epaper;
 #[cfg(feature = "epaper")]
 pub mod epaper_panel;
 pub mod fb;
+pub mod inky;
 #[cfg(any(feature = "spi", feature = "epaper", feature = "buttons"))]
 pub mod linux_io;
 pub mod memory;
