@@ -330,3 +330,34 @@ fn cli_buttons_errors_are_clear() {
         assert!(e.contains("`buttons` feature"), "{e}");
     }
 }
+
+#[test]
+fn after_previous_the_next_picture_cuts_in_instead_of_gliding() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "display = \"memory\"\nevery = \"1h\"\nemerging = false\nmorph = 2\nseed = 3\ngallery = \"{}\"",
+        dir.path().join("g").display()
+    );
+    let display = MemoryDisplay::new(16, 16);
+    let rec = display.recording();
+    let (remote, inbox) = channel_pair();
+    let log = CommandLog::default();
+    let frame = spawn_frame(toml, display, inbox, Arc::clone(&log));
+    let heard =
+        |c: Command, n: usize| log.lock().unwrap().iter().filter(|(k, _)| *k == c).count() >= n;
+    wait_for("first picture", || rec.shown() == 1);
+    // Next glides: two in-between frames, then the picture.
+    assert!(remote.send(Command::Next));
+    wait_for("second picture", || rec.shown() == 4);
+    // Back to the first picture; the next one then cuts in: one frame, no glide.
+    assert!(remote.send(Command::Previous));
+    wait_for("previous", || heard(Command::Previous, 1));
+    assert_eq!(rec.shown(), 5);
+    assert!(remote.send(Command::Next));
+    wait_for("third picture", || heard(Command::Next, 2));
+    assert!(remote.send(Command::Shutdown));
+    let report = frame.join().unwrap().unwrap();
+    assert_eq!(report.pictures, 3);
+    assert_eq!(report.morph_frames, 2, "only the second picture glided in");
+    assert_eq!(rec.shown(), 6);
+}

@@ -630,6 +630,11 @@ pub fn run_controlled<D: Display>(
                 report.stopped = true;
                 return Ok(());
             }
+            if controls.on_screen != report.last_saved {
+                // `Previous` put an older picture up: the next one cuts to it rather than
+                // gliding from a picture that is no longer on the screen.
+                previous = None;
+            }
         }
     })();
     report.frames_shown = screen.shown;
