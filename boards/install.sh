@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs petal on a board as a kiosk service: the binary, a system user in the `video` group,
-# /etc/petal/frame.toml (kept if it exists), /etc/default/petal (the board profile) and the
-# systemd unit, then starts it.
+# /etc/petal/frame.toml (kept if it exists), /etc/petal/http-token (the control page's token,
+# made once, mode 0600, printed once), /etc/default/petal (the board profile) and the systemd
+# unit, then starts it.
 #
 #   sudo ./install.sh                       # ./petal next to this script, board detected
 #   sudo ./install.sh --board rpi4 --binary target/boards/rpi4/petal
@@ -44,6 +45,7 @@ fi
 BIN=$root/usr/local/bin/petal
 UNIT=$root/etc/systemd/system/petal.service
 CONFIG=$root/etc/petal/frame.toml
+TOKEN=$root/etc/petal/http-token
 DEFAULTS=$root/etc/default/petal
 
 if [ "$uninstall" = 1 ]; then
@@ -121,6 +123,16 @@ else
     say "wrote $CONFIG${display:+ (display $display)}: edit it to taste"
 fi
 
+# The control page (`http = ...` in frame.toml) needs this token for a LAN address. Made here,
+# once, readable by its owner only; shown once.
+if [ -f "$TOKEN" ]; then
+    say "kept the existing $TOKEN"
+else
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$TOKEN")
+    chmod 0600 "$TOKEN"
+    say "control page token (kept in $TOKEN, shown only now): $(cat "$TOKEN")"
+fi
+
 if [ -f "$DEFAULTS" ]; then
     say "kept the existing $DEFAULTS"
 else
@@ -154,6 +166,12 @@ for group in spi gpio; do
         usermod -a -G "$group" petal
     fi
 done
+
+# The control page saves settings into frame.toml: petal writes a temporary file next to it
+# and renames it over, so it needs the directory; it reads its token.
+chown root:petal "$(dirname "$CONFIG")"
+chmod 0775 "$(dirname "$CONFIG")"
+chown petal:petal "$CONFIG" "$TOKEN"
 
 systemctl daemon-reload
 if [ "$start" = 1 ]; then

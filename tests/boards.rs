@@ -274,6 +274,23 @@ fn install_script_stages_binary_unit_and_config() {
     let config = stage.join("etc/petal/frame.toml");
     let opts = petal::frame::FrameOptions::load(&config).expect("sample config parses");
     assert_eq!(opts.display.as_deref(), Some("fb:/dev/fb0"));
+    // The control page's token: made once, readable by its owner only, shown once.
+    let token_path = stage.join("etc/petal/http-token");
+    let token = read("etc/petal/http-token");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(token.trim()),
+        "the token is shown: {stdout}"
+    );
+    assert!(token.trim().len() >= 24, "{token:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    #[cfg(feature = "http")]
+    petal::frame::http::read_token(&token_path).expect("petal reads the token it made");
     // Installing again keeps the user's edits.
     std::fs::write(&config, "display = \"png:/tmp\"\n").unwrap();
     let again = StdCommand::new("bash")
@@ -285,6 +302,11 @@ fn install_script_stages_binary_unit_and_config() {
         .unwrap();
     assert!(again.status.success());
     assert_eq!(read("etc/petal/frame.toml"), "display = \"png:/tmp\"\n");
+    assert_eq!(read("etc/petal/http-token"), token, "the token is kept");
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains(token.trim()),
+        "and not shown again"
+    );
 }
 
 /// What systemd would run: the unit's ExecStart with the staged /etc/default/petal, against a

@@ -121,12 +121,31 @@ fn commands_steer_a_running_frame() {
         .join(before_newest.file_name().unwrap());
     assert!(favourite.is_file(), "{}", said(Command::Keep).unwrap());
 
-    // Next paints one picture even while paused; the frame stays paused.
+    // Next, after previous, goes forward through the gallery: the newest again, no painting.
+    let newest = pics.last().unwrap().0.clone();
     let shown = rec.shown();
     assert!(remote.send(Command::Next));
-    wait_for("next", || rec.shown() == shown + 1);
+    wait_for("next", || heard(Command::Next, 1));
+    assert_eq!(
+        said(Command::Next).unwrap(),
+        format!("showing {}", newest.display())
+    );
+    assert_eq!(rec.shown(), shown + 1);
+    assert_eq!(
+        gallery.pictures().unwrap().len(),
+        pics.len(),
+        "nothing painted"
+    );
+
+    // Next with the newest on screen, and paint, paint one picture each, even while paused;
+    // the frame stays paused.
+    let shown = rec.shown();
+    assert!(remote.send(Command::Next));
+    wait_for("next paints", || rec.shown() == shown + 1);
+    assert!(remote.send(Command::Paint));
+    wait_for("paint", || rec.shown() == shown + 2);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(rec.shown(), shown + 1, "still paused after next");
+    assert_eq!(rec.shown(), shown + 2, "still paused after next and paint");
 
     // Pause again: painting goes on, retention prunes the original, the favourite stays.
     assert!(remote.send(Command::Pause));
@@ -177,6 +196,8 @@ fn commands_without_a_gallery_say_why_nothing_happened() {
 fn command_names_parse_and_unknown_ones_are_named() {
     for (s, c) in [
         ("next", Command::Next),
+        ("paint", Command::Paint),
+        ("reload", Command::Reload),
         ("Previous", Command::Previous),
         ("keep", Command::Keep),
         ("pause", Command::Pause),
@@ -353,11 +374,73 @@ fn after_previous_the_next_picture_cuts_in_instead_of_gliding() {
     assert!(remote.send(Command::Previous));
     wait_for("previous", || heard(Command::Previous, 1));
     assert_eq!(rec.shown(), 5);
-    assert!(remote.send(Command::Next));
-    wait_for("third picture", || heard(Command::Next, 2));
+    assert!(remote.send(Command::Paint));
+    wait_for("third picture", || heard(Command::Paint, 1));
     assert!(remote.send(Command::Shutdown));
     let report = frame.join().unwrap().unwrap();
     assert_eq!(report.pictures, 3);
     assert_eq!(report.morph_frames, 2, "only the second picture glided in");
     assert_eq!(rec.shown(), 6);
+}
+
+#[test]
+fn a_reload_keeps_the_pause_the_picture_and_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "display = \"memory\"\nevery = \"1h\"\nemerging = false\nseed = 9\ngallery = \"{}\"",
+        dir.path().join("g").display()
+    );
+    let card = card();
+    let p = params(&card, "ddim", 3);
+    let display = MemoryDisplay::new(16, 16);
+    let rec = display.recording();
+    let run = |s: petal::frame::FrameSettings, inbox: &Inbox| {
+        let mut den = Gauss::new(&card);
+        let stop = AtomicBool::new(false);
+        let d = display.clone();
+        let mut open = move || Ok(d.clone());
+        frame::run_controlled(
+            &s,
+            &p,
+            &card,
+            &mut den,
+            &mut open,
+            &stop,
+            inbox,
+            &mut |_| {},
+        )
+    };
+    // First run: one picture, paused, then told to reload.
+    let (remote, inbox) = channel_pair();
+    for c in [Command::Pause, Command::Reload] {
+        assert!(remote.send(c));
+    }
+    let first = run(settings(&toml), &inbox).unwrap();
+    assert!(first.reload && first.pictures == 1, "{first:?}");
+    let resume = first.resume.clone().unwrap();
+    assert!(resume.paused);
+    assert_eq!(resume.on_screen, first.last_saved);
+
+    // Second run with what the first left: no picture at once (the hour is not over), the
+    // picture shown again, still paused; paint still paints.
+    let mut s = settings(&toml);
+    s.resume = Some(resume);
+    let (remote, inbox) = channel_pair();
+    let shown = rec.shown();
+    let second = std::thread::scope(|scope| {
+        let h = scope.spawn(move || run(s, &inbox));
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(
+            rec.shown(),
+            shown + 1,
+            "only the picture on screen, shown again"
+        );
+        assert_eq!(rec.frames().last(), rec.frames().get(shown as usize - 1));
+        assert!(remote.send(Command::Paint));
+        wait_for("paint", || rec.shown() == shown + 2);
+        assert!(remote.send(Command::Shutdown));
+        h.join().unwrap().unwrap()
+    });
+    assert_eq!(second.pictures, 1);
+    assert!(second.resume.unwrap().paused, "still paused");
 }

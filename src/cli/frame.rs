@@ -1,13 +1,14 @@
 //! `petal frame`: the art-frame loop on a display, configured by flags and/or a TOML file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use petal::denoiser::{with_threads, TractDenoiser};
 use petal::display::AnyDisplay;
+use petal::frame::config::Sources;
 use petal::frame::{self, Event, FrameOptions, FrameSettings};
 use petal::generate::GenerateParams;
 use petal::model::{Model, DEFAULT_VARIANT};
@@ -75,6 +76,13 @@ pub struct FrameArgs {
     /// The GPIO chip of the buttons (default /dev/gpiochip0).
     #[arg(long, value_name = "PATH")]
     pub buttons_gpiochip: Option<PathBuf>,
+    /// Serve the control page here: a port or IP:PORT (loopback unless an IP says otherwise;
+    /// a LAN address needs --http-token-file). See docs/frame.md.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// The control page's token: one line, mode 0600 (boards/install.sh makes one).
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: super::sampling::SamplingArgs,
     /// First wait after a display fails; it doubles up to a minute (default 1s).
@@ -115,6 +123,8 @@ impl FrameArgs {
             retry: self.retry.clone(),
             buttons: self.buttons.clone(),
             buttons_gpiochip: self.buttons_gpiochip.clone(),
+            http: self.http.clone(),
+            http_token_file: self.http_token_file.clone(),
         }
     }
 }
@@ -154,17 +164,39 @@ fn params_for(
     })
 }
 
-pub fn run(
-    args: FrameArgs,
+/// Everything one run of the frame loop needs, from the config file and the flags.
+struct Loaded {
+    options: FrameOptions,
+    sources: Sources,
+    settings: FrameSettings,
+    threads: usize,
+    model: Model,
+    params: GenerateParams,
+}
+
+/// Reads the config file (again, after the control page saved it) under the flags.
+fn load(
+    config: Option<&Path>,
+    flags: &FrameOptions,
     threads_flag: Option<usize>,
-    quiet: bool,
     defaults: &super::Defaults,
-) -> anyhow::Result<()> {
-    let file = match &args.config {
+) -> anyhow::Result<Loaded> {
+    let file = match config {
         Some(p) => FrameOptions::load(p)?,
         None => FrameOptions::default(),
     };
-    let (options, sources) = file.merge(args.options(), args.config.as_deref());
+    resolve(file, config, flags, threads_flag, defaults)
+}
+
+/// [`load`] of a config file already read.
+fn resolve(
+    file: FrameOptions,
+    config: Option<&Path>,
+    flags: &FrameOptions,
+    threads_flag: Option<usize>,
+    defaults: &super::Defaults,
+) -> anyhow::Result<Loaded> {
+    let (options, sources) = file.merge(flags.clone(), config);
     let settings = FrameSettings::from_options(&options, &sources)?;
     let threads = match threads_flag.or(options.threads).or(defaults.threads) {
         Some(0) => bail!("--threads must be at least 1"),
@@ -172,13 +204,107 @@ pub fn run(
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let model = Model::resolve(options.model.as_deref())?;
-    let card = &model.card;
     let params = params_for(&options, &model, defaults)?;
-    frame::check(&settings, &params, card)?;
+    frame::check(&settings, &params, &model.card)?;
+    Ok(Loaded {
+        options,
+        sources,
+        settings,
+        threads,
+        model,
+        params,
+    })
+}
+
+pub fn run(
+    args: FrameArgs,
+    threads_flag: Option<usize>,
+    quiet: bool,
+    defaults: &super::Defaults,
+) -> anyhow::Result<()> {
+    let flags = args.options();
+    let config = args.config.clone();
+    let mut loaded = load(config.as_deref(), &flags, threads_flag, defaults)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while stopping ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+
+    let (remote, inbox) = frame::control::channel_pair();
+    let buttons = start_buttons(&loaded.settings, remote.clone(), quiet)?;
+    let page_state = Arc::new(Mutex::new(PageView::default()));
+    let page = start_page(
+        &loaded,
+        config.as_deref(),
+        &flags,
+        threads_flag,
+        defaults,
+        Arc::clone(&page_state),
+        remote,
+        quiet,
+    )?;
+
+    let result = loop {
+        update_page(&page_state, &loaded);
+        let report = match run_once(&loaded, &stop, &inbox, &page_state, quiet) {
+            Ok(r) => r,
+            Err(e) => break Err(e),
+        };
+        if report.reload && !stop.load(Ordering::Relaxed) {
+            match load(config.as_deref(), &flags, threads_flag, defaults) {
+                Ok(mut l) => {
+                    l.settings.resume = report.resume;
+                    loaded = l;
+                    continue;
+                }
+                // The page checked the file before saving it; someone else changed it since.
+                Err(e) => break Err(e.context("the frame's settings changed and no longer work")),
+            }
+        }
+        break Ok(report);
+    };
+    drop(page);
+    if let Some((done, thread)) = buttons {
+        done.store(true, Ordering::Relaxed);
+        let _ = thread.join();
+    }
+    let report = result?;
+    if report.shutdown {
+        // The unit (boards/petal.service) powers the board off on this status; petal itself
+        // has no right to.
+        eprintln!(
+            "petal frame: shutdown asked for; exiting with status {}",
+            frame::control::SHUTDOWN_EXIT_STATUS
+        );
+        std::process::exit(frame::control::SHUTDOWN_EXIT_STATUS);
+    }
+    Ok(())
+}
+
+/// One run of the frame loop with `loaded`'s settings: until stopped, done, or told to reload.
+fn run_once(
+    loaded: &Loaded,
+    stop: &AtomicBool,
+    inbox: &frame::Inbox,
+    page_state: &Mutex<PageView>,
+    quiet: bool,
+) -> anyhow::Result<frame::Report> {
+    let Loaded {
+        settings,
+        threads,
+        model,
+        params,
+        ..
+    } = loaded;
+    let card = &model.card;
     if let Some(g) = &settings.gallery {
         g.prepare()?;
     }
-
     // A display that cannot work as specified is an error now; one that is merely absent or
     // busy (I/O) is retried by the loop.
     let mut first: Option<AnyDisplay> = match settings.display.open() {
@@ -197,18 +323,6 @@ pub fn run(
         }
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // A second signal while stopping ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-    }
-
-    let (remote, inbox) = frame::control::channel_pair();
-    let buttons = start_buttons(&settings, remote, quiet)?;
-
     let what = format!("{} ({})", card.name, params.variant);
     let bytes = model.variant_bytes(&params.variant)?;
     if !quiet {
@@ -225,67 +339,32 @@ pub fn run(
         );
     }
     let mut events = |e: Event| {
-        match e {
-            // Failures are worth a line even with --quiet: a kiosk's log is its only voice.
-            Event::DisplayFailed { error, retry_in } => {
-                eprintln!("petal: display failed: {error}; retrying in {retry_in:?}")
-            }
-            Event::GalleryFailed { error } => eprintln!("petal: gallery: {error}"),
-            _ if quiet => {}
-            Event::DisplayOpened { describe } => eprintln!("petal: showing on {describe}"),
-            Event::DisplayRecovered { after_failures } => {
-                eprintln!("petal: display back after {after_failures} failed tries")
-            }
-            Event::Picture {
-                seed,
-                paint_time,
-                saved,
-            } => match saved {
-                Some(p) => eprintln!(
-                    "petal: seed {seed} in {:.1} s, kept as {}",
-                    paint_time.as_secs_f64(),
-                    p.display()
-                ),
-                None => eprintln!("petal: seed {seed} in {:.1} s", paint_time.as_secs_f64()),
-            },
-            Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
-            Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),
-            Event::ClockNotSet => eprintln!(
-                "petal: the clock is not set yet (no network time?): quiet hours wait for it"
-            ),
-            Event::SeedsContinue { from } => {
-                eprintln!(
-                    "petal: continuing the seed sequence at {from} after the gallery's newest"
-                )
-            }
-            Event::DisplayClosed => eprintln!("petal: the display was closed"),
-            Event::Command { command, outcome } => {
-                eprintln!("petal: {}: {outcome}", command.name())
-            }
-        }
+        observe_page(page_state, &e);
+        log_event(e, quiet);
     };
-    let report = with_threads(threads, || -> petal::Result<_> {
+    let report = with_threads(*threads, || -> petal::Result<_> {
         let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
         frame::run_controlled(
-            &settings,
-            &params,
+            settings,
+            params,
             card,
             &mut denoiser,
             &mut open,
-            &stop,
-            &inbox,
+            stop,
+            inbox,
             &mut events,
         )
-    });
-    if let Some((done, thread)) = buttons {
-        done.store(true, Ordering::Relaxed);
-        let _ = thread.join();
-    }
-    let report = report?;
+    })?;
     if !quiet {
         let mut line = format!(
             "petal frame: {} after {} picture{}, {} frames shown",
-            if report.stopped { "stopped" } else { "done" },
+            if report.reload {
+                "reloading its settings"
+            } else if report.stopped {
+                "stopped"
+            } else {
+                "done"
+            },
             report.pictures,
             if report.pictures == 1 { "" } else { "s" },
             report.frames_shown
@@ -304,16 +383,47 @@ pub fn run(
         }
         eprintln!("{line}");
     }
-    if report.shutdown {
-        // The unit (boards/petal.service) powers the board off on this status; petal itself
-        // has no right to.
-        eprintln!(
-            "petal frame: shutdown asked for; exiting with status {}",
-            frame::control::SHUTDOWN_EXIT_STATUS
-        );
-        std::process::exit(frame::control::SHUTDOWN_EXIT_STATUS);
+    Ok(report)
+}
+
+fn log_event(e: Event, quiet: bool) {
+    match e {
+        // Failures are worth a line even with --quiet: a kiosk's log is its only voice.
+        Event::DisplayFailed { error, retry_in } => {
+            eprintln!("petal: display failed: {error}; retrying in {retry_in:?}")
+        }
+        Event::GalleryFailed { error } => eprintln!("petal: gallery: {error}"),
+        _ if quiet => {}
+        Event::DisplayOpened { describe } => eprintln!("petal: showing on {describe}"),
+        Event::DisplayRecovered { after_failures } => {
+            eprintln!("petal: display back after {after_failures} failed tries")
+        }
+        Event::Picture {
+            seed,
+            paint_time,
+            saved,
+        } => match saved {
+            Some(p) => eprintln!(
+                "petal: seed {seed} in {:.1} s, kept as {}",
+                paint_time.as_secs_f64(),
+                p.display()
+            ),
+            None => eprintln!("petal: seed {seed} in {:.1} s", paint_time.as_secs_f64()),
+        },
+        Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
+        Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),
+        Event::ClockNotSet => {
+            eprintln!("petal: the clock is not set yet (no network time?): quiet hours wait for it")
+        }
+        Event::SeedsContinue { from } => {
+            eprintln!("petal: continuing the seed sequence at {from} after the gallery's newest")
+        }
+        Event::DisplayClosed => eprintln!("petal: the display was closed"),
+        Event::Command { command, outcome } => {
+            eprintln!("petal: {}: {outcome}", command.name())
+        }
+        Event::Controls { .. } => {}
     }
-    Ok(())
 }
 
 type ButtonThread = (Arc<AtomicBool>, std::thread::JoinHandle<()>);
@@ -362,6 +472,101 @@ fn start_buttons(
         bail!(
             "--buttons needs a build with the `buttons` feature (cargo build --release --features buttons; boards/build.sh includes it)"
         );
+    }
+    Ok(None)
+}
+
+#[cfg(feature = "http")]
+type PageView = petal::frame::http::FrameState;
+
+/// What the control page would show, in a build without it.
+#[cfg(not(feature = "http"))]
+#[derive(Default)]
+struct PageView;
+
+#[cfg(feature = "http")]
+fn update_page(page: &Mutex<PageView>, loaded: &Loaded) {
+    use petal::frame::http::PageSettings;
+    let mut s = page.lock().unwrap_or_else(|e| e.into_inner());
+    s.settings = Some(PageSettings::of(&loaded.options));
+    s.fixed = loaded.sources.from_flags().to_vec();
+    s.display = loaded.settings.display.text.clone();
+    s.gallery = loaded.settings.gallery.clone();
+}
+
+#[cfg(feature = "http")]
+fn observe_page(page: &Mutex<PageView>, e: &Event) {
+    page.lock().unwrap_or_else(|e| e.into_inner()).observe(e);
+}
+
+type ControlPage = Option<Box<dyn std::any::Any>>;
+
+/// Starts the control page when the settings ask for it (an error now if it cannot listen).
+#[cfg(feature = "http")]
+#[allow(clippy::too_many_arguments)]
+fn start_page(
+    loaded: &Loaded,
+    config: Option<&Path>,
+    flags: &FrameOptions,
+    threads_flag: Option<usize>,
+    defaults: &super::Defaults,
+    state: Arc<Mutex<PageView>>,
+    remote: frame::Remote,
+    quiet: bool,
+) -> anyhow::Result<ControlPage> {
+    use petal::frame::http::{self, HttpConfig};
+    let Some(addr) = loaded.settings.http else {
+        return Ok(None);
+    };
+    let (config_path, flags, defaults) = (
+        config.map(Path::to_path_buf),
+        flags.clone(),
+        defaults.clone(),
+    );
+    let origin = config_path.clone().unwrap_or_default();
+    let validate: http::Validator = Box::new(move |text: &str| {
+        let file = FrameOptions::from_toml(text, &origin)?;
+        resolve(file, Some(&origin), &flags, threads_flag, &defaults)
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("{e:#}")))
+    });
+    let page = http::start(
+        HttpConfig {
+            addr,
+            token_file: loaded.settings.http_token_file.clone(),
+            config: config_path,
+        },
+        state,
+        remote,
+        validate,
+    )
+    .context("the control page cannot start")?;
+    if !quiet {
+        eprintln!("petal: control page on http://{}/", page.addr);
+    }
+    Ok(Some(Box::new(page)))
+}
+
+#[cfg(not(feature = "http"))]
+fn update_page(_: &Mutex<PageView>, _: &Loaded) {}
+
+#[cfg(not(feature = "http"))]
+fn observe_page(_: &Mutex<PageView>, _: &Event) {}
+
+#[cfg(not(feature = "http"))]
+#[allow(clippy::too_many_arguments)]
+fn start_page(
+    loaded: &Loaded,
+    _config: Option<&Path>,
+    _flags: &FrameOptions,
+    _threads_flag: Option<usize>,
+    _defaults: &super::Defaults,
+    _state: Arc<Mutex<PageView>>,
+    _remote: frame::Remote,
+    _quiet: bool,
+) -> anyhow::Result<ControlPage> {
+    if loaded.settings.http.is_some() {
+        bail!("--http needs a build with the `http` feature (in the default features)");
     }
     Ok(None)
 }

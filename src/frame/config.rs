@@ -72,6 +72,10 @@ pub struct FrameOptions {
     pub buttons: Option<String>,
     /// The GPIO chip of the buttons (default /dev/gpiochip0).
     pub buttons_gpiochip: Option<PathBuf>,
+    /// Serve the control page at this address ("127.0.0.1:8080").
+    pub http: Option<String>,
+    /// The control page's token (needed for a non-loopback address).
+    pub http_token_file: Option<PathBuf>,
 }
 
 /// Where each merged value came from, to name it in errors.
@@ -82,6 +86,11 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The keys the command line set (over the config file).
+    pub fn from_flags(&self) -> &[&'static str] {
+        &self.from_flag
+    }
+
     pub fn name(&self, key: &'static str) -> String {
         match &self.config {
             Some(p) if !self.from_flag.contains(&key) => format!("{key} in {}", p.display()),
@@ -127,6 +136,7 @@ impl FrameOptions {
             model => "model", variant => "variant", sampler => "sampler", steps => "steps",
             spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
             retry => "retry", buttons => "buttons", buttons_gpiochip => "buttons-gpiochip",
+            http => "http", http_token_file => "http-token-file",
         );
         (
             merged,
@@ -155,11 +165,29 @@ pub struct FrameSettings {
     pub retry: Duration,
     pub buttons: Option<Vec<Button>>,
     pub buttons_gpiochip: PathBuf,
+    /// Where to serve the control page.
+    pub http: Option<std::net::SocketAddr>,
+    pub http_token_file: Option<PathBuf>,
+    /// Where an earlier run of the loop left off (after its settings were reloaded).
+    pub resume: Option<crate::frame::Resume>,
     /// Wall-clock time (tests jump it; see [`crate::frame::when::Clock`]).
     pub clock: std::sync::Arc<dyn crate::frame::when::Clock>,
 }
 
 pub const DEFAULT_EVERY: &str = "10m";
+
+/// `--http`: "IP:PORT", or a bare port on loopback.
+pub fn parse_http_addr(s: &str) -> Result<std::net::SocketAddr> {
+    let s = s.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "{s:?} is not an address to listen on (like 127.0.0.1:8080, 0.0.0.0:8080 for the LAN, or a port)"
+        ))
+    })
+}
 pub const MAX_MORPH: usize = 1000;
 
 impl FrameSettings {
@@ -288,7 +316,21 @@ impl FrameSettings {
                 Error::Invalid("needs buttons (--buttons inky)".into()),
             ));
         }
+        let http = o
+            .http
+            .as_deref()
+            .map(parse_http_addr)
+            .transpose()
+            .map_err(|e| err("http", e))?;
+        if http.is_none() && o.http_token_file.is_some() {
+            return Err(err(
+                "http-token-file",
+                Error::Invalid("needs the control page (--http ADDR)".into()),
+            ));
+        }
         Ok(FrameSettings {
+            http,
+            http_token_file: o.http_token_file.clone(),
             display,
             every,
             cycles: o.cycles,
@@ -299,6 +341,7 @@ impl FrameSettings {
             layout,
             gallery,
             first_seed: o.seed,
+            resume: None,
             clock: std::sync::Arc::new(crate::frame::when::SystemClock),
             retry,
             buttons,

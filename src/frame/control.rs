@@ -1,4 +1,4 @@
-//! Telling a running frame what to do: the commands its buttons (and later a control page or
+//! Telling a running frame what to do: the commands its buttons and its control page (and later
 //! MQTT) send, through one channel the frame loop reads between pictures.
 //!
 //! Commands are handled while the frame waits for its next picture, within a tick (50 ms). One
@@ -16,8 +16,10 @@ pub const SHUTDOWN_EXIT_STATUS: i32 = 90;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    /// Paint the next picture now (also while paused: one picture, still paused after).
+    /// After `Previous`: the gallery picture after the one on screen. Otherwise, as `Paint`.
     Next,
+    /// Paint a new picture now (also while paused: one picture, still paused after).
+    Paint,
     /// Show the gallery picture before the one on screen (again: the one before that).
     Previous,
     /// Keep the picture on screen as a favourite, which retention never deletes.
@@ -26,18 +28,23 @@ pub enum Command {
     Pause,
     /// End the frame cleanly, as SIGTERM does, and ask for the machine to be powered off.
     Shutdown,
+    /// End this run of the loop so that the caller reads its settings again (the control page
+    /// saved new ones); the gallery, and with it the seed sequence, carries on.
+    Reload,
 }
 
 impl Command {
-    pub const NAMES: &'static str = "next, previous, keep, pause, shutdown";
+    pub const NAMES: &'static str = "next, paint, previous, keep, pause, shutdown, reload";
 
     pub fn name(self) -> &'static str {
         match self {
             Command::Next => "next",
+            Command::Paint => "paint",
             Command::Previous => "previous",
             Command::Keep => "keep",
             Command::Pause => "pause",
             Command::Shutdown => "shutdown",
+            Command::Reload => "reload",
         }
     }
 }
@@ -48,10 +55,12 @@ impl FromStr for Command {
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "next" => Command::Next,
+            "paint" => Command::Paint,
             "previous" | "prev" => Command::Previous,
             "keep" | "favourite" | "favorite" => Command::Keep,
             "pause" => Command::Pause,
             "shutdown" => Command::Shutdown,
+            "reload" => Command::Reload,
             other => {
                 return Err(Error::Invalid(format!(
                     "unknown command {other:?} (expected one of {})",
@@ -65,7 +74,7 @@ impl FromStr for Command {
 /// The frame's end of the channel; [`Remote`]s are the other ends.
 pub struct Inbox(Receiver<Command>);
 
-/// Sends commands to a frame; cheap to clone, one per source (buttons, ...).
+/// Sends commands to a frame; cheap to clone, one per source (buttons, the control page).
 #[derive(Clone)]
 pub struct Remote(Sender<Command>);
 

@@ -151,6 +151,51 @@ impl Gallery {
         })
     }
 
+    /// The picture after `current`; `None` when `current` is the newest, gone, or `None`.
+    pub fn after(&self, current: Option<&Path>) -> Result<Option<PathBuf>> {
+        let pics = self.pictures()?;
+        let at = current.and_then(|c| pics.iter().position(|(p, _)| p == c));
+        Ok(at.and_then(|i| pics.get(i + 1)).map(|(p, _)| p.clone()))
+    }
+
+    /// The names of the kept favourites, newest first.
+    pub fn favourites(&self) -> Result<Vec<String>> {
+        let dir = self.dir.join(FAVOURITES);
+        let mut names = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        for e in entries {
+            let name = e.map_err(|e| Error::io(&dir, e))?.file_name();
+            let name = name.to_string_lossy();
+            if is_picture(&name) {
+                names.push(name.into_owned());
+            }
+        }
+        names.sort_by_key(|n| std::cmp::Reverse((sequence(n), n.clone())));
+        Ok(names)
+    }
+
+    /// The file of a gallery picture (`NAME`) or a favourite (`favourites/NAME`) named by
+    /// someone outside petal (the control page), or `None` when the name is not one of petal's
+    /// picture names: no separator but that one `favourites/`, no `..`, nothing outside the
+    /// gallery.
+    pub fn resolve_name(&self, name: &str) -> Option<PathBuf> {
+        let (dir, file) = match name
+            .strip_prefix(FAVOURITES)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            Some(file) => (self.dir.join(FAVOURITES), file),
+            None => (self.dir.clone(), name),
+        };
+        let plain = file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        (plain && is_picture(file) && !file.contains("..")).then(|| dir.join(file))
+    }
+
     /// Keeps `picture` (one of the gallery's) in [`FAVOURITES`], where retention never deletes
     /// it: a hard link where the filesystem has them (no second copy on the SD card), else an
     /// atomic copy. Keeping a picture twice is fine.
@@ -220,6 +265,37 @@ fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_petal_picture_names_resolve_inside_the_gallery() {
+        let g = Gallery {
+            dir: PathBuf::from("/g"),
+            keep: None,
+            keep_bytes: None,
+            size: None,
+        };
+        let ok = "petal-n0000001-20261202-080000-9.png";
+        assert_eq!(g.resolve_name(ok), Some(PathBuf::from("/g").join(ok)));
+        assert_eq!(
+            g.resolve_name(&format!("favourites/{ok}")),
+            Some(PathBuf::from("/g/favourites").join(ok))
+        );
+        for bad in [
+            "../petal-n1-x-1.png",
+            "petal-../../etc/passwd.png",
+            "petal-n1/../../x.png",
+            "/etc/petal-n1.png",
+            "favourites/../petal-n1.png",
+            "favourites/favourites/petal-n1.png",
+            "petal-n1.png/",
+            "petal-n1%2f.png",
+            "notes.txt",
+            "petal-n1.png\0",
+            "",
+        ] {
+            assert_eq!(g.resolve_name(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn sequence_numbers_order_pictures_whatever_the_time_says() {

@@ -11,10 +11,12 @@ pub mod buttons;
 pub mod config;
 pub mod control;
 pub mod gallery;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod morph;
 pub mod when;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,21 @@ pub enum Event<'a> {
         command: Command,
         outcome: String,
     },
+    /// What the commands have set, after each command (for the control page).
+    Controls {
+        paused: bool,
+        on_screen: Option<&'a std::path::Path>,
+    },
+}
+
+/// Where a run left off, for the next run after a reload: it keeps the pause, the picture on
+/// screen, and the time the next picture is due, instead of painting one at once.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub paused: bool,
+    pub on_screen: Option<PathBuf>,
+    /// When the next picture was due (the new interval counts from the last picture's start).
+    pub last_start: Option<Instant>,
 }
 
 /// What a run did, for the caller's summary and for tests.
@@ -97,6 +114,10 @@ pub struct Report {
     pub stopped: bool,
     /// Set when a [`Command::Shutdown`] ended the run: the caller powers the machine off.
     pub shutdown: bool,
+    /// Set when a [`Command::Reload`] ended the run: the caller reads its settings again and
+    /// runs the frame anew, with [`Report::resume`] in the new settings.
+    pub reload: bool,
+    pub resume: Option<Resume>,
     pub last_seed: Option<u64>,
     pub last_saved: Option<PathBuf>,
 }
@@ -275,6 +296,7 @@ impl<D: Display> Screen<'_, D> {
 struct Controls {
     paused: bool,
     shutdown: bool,
+    reload: bool,
     /// The gallery file of the picture on screen (the newest, or one `Previous` went back to).
     on_screen: Option<PathBuf>,
 }
@@ -296,13 +318,57 @@ impl Controls {
         screen: &mut Screen<D>,
         stop: &AtomicBool,
     ) -> Option<Waited> {
+        let waited = self.handle_one(c, gallery, screen, stop);
+        (screen.events)(Event::Controls {
+            paused: self.paused,
+            on_screen: self.on_screen.as_deref(),
+        });
+        waited
+    }
+
+    fn handle_one<D: Display>(
+        &mut self,
+        c: Command,
+        gallery: Option<&Gallery>,
+        screen: &mut Screen<D>,
+        stop: &AtomicBool,
+    ) -> Option<Waited> {
+        let newer = match (c, gallery) {
+            (Command::Next, Some(g)) => match g.after(self.on_screen.as_deref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    (screen.events)(Event::Command {
+                        command: c,
+                        outcome: format!("cannot list the gallery: {e}"),
+                    });
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        if let Some(path) = newer {
+            let outcome = self.show(&path, screen, stop);
+            (screen.events)(Event::Command {
+                command: c,
+                outcome,
+            });
+            return None;
+        }
         let outcome = match c {
-            Command::Next => {
+            Command::Next | Command::Paint => {
                 (screen.events)(Event::Command {
                     command: c,
                     outcome: "painting the next picture now".into(),
                 });
                 return Some(Waited::Due);
+            }
+            Command::Reload => {
+                self.reload = true;
+                (screen.events)(Event::Command {
+                    command: c,
+                    outcome: "reading the settings again".into(),
+                });
+                return Some(Waited::Stopped);
             }
             Command::Shutdown => {
                 self.shutdown = true;
@@ -331,15 +397,7 @@ impl Controls {
             Command::Previous => match gallery {
                 None => "no earlier picture: the frame has no gallery".into(),
                 Some(g) => match g.before(self.on_screen.as_deref()) {
-                    Ok(Some(path)) => match image::open(&path) {
-                        Ok(img) => {
-                            screen.present_final(img.to_rgb8(), None, stop);
-                            let line = format!("showing {}", path.display());
-                            self.on_screen = Some(path);
-                            line
-                        }
-                        Err(e) => format!("cannot read {}: {e}", path.display()),
-                    },
+                    Ok(Some(path)) => self.show(&path, screen, stop),
                     Ok(None) => "no earlier picture in the gallery".into(),
                     Err(e) => format!("cannot list the gallery: {e}"),
                 },
@@ -350,6 +408,23 @@ impl Controls {
             outcome,
         });
         None
+    }
+
+    /// Puts a gallery picture on the screen; says what happened.
+    fn show<D: Display>(
+        &mut self,
+        path: &Path,
+        screen: &mut Screen<D>,
+        stop: &AtomicBool,
+    ) -> String {
+        match image::open(path) {
+            Ok(img) => {
+                screen.present_final(img.to_rgb8(), None, stop);
+                self.on_screen = Some(path.to_path_buf());
+                format!("showing {}", path.display())
+            }
+            Err(e) => format!("cannot read {}: {e}", path.display()),
+        }
     }
 }
 
@@ -372,7 +447,8 @@ fn wait_for_next<D: Display>(
             if let Some(w) = controls.handle(c, gallery, screen, stop) {
                 return w;
             }
-            if c == Command::Previous {
+            if matches!(c, Command::Previous | Command::Next) {
+                // A picture from the gallery went up: it gets a whole interval.
                 deadline = Instant::now() + every;
             }
         }
@@ -481,12 +557,41 @@ pub fn run_controlled<D: Display>(
         }
     }
     let mut clock_warned = false;
+    let mut controls = Controls::default();
+    let gallery = settings.gallery.as_ref();
+    let mut last_start = None;
+    if let Some(r) = &settings.resume {
+        controls.paused = r.paused;
+        controls.on_screen.clone_from(&r.on_screen);
+        last_start = r.last_start;
+    }
     // The previous picture's start noise, for morphing from it.
     let mut previous: Option<Vec<f32>> = None;
     let mut quiet = false;
-    let mut controls = Controls::default();
-    let gallery = settings.gallery.as_ref();
     let result = (|| -> Result<()> {
+        if let Some(started) = settings.resume.as_ref().and_then(|r| r.last_start) {
+            // The display was opened again: a fast one gets the picture back (a panel still
+            // shows it); the next one comes when it is due under the new interval.
+            if let (true, Some(p)) = (screen.fast(), controls.on_screen.clone()) {
+                controls.show(&p, &mut screen, stop);
+            }
+            (screen.events)(Event::Controls {
+                paused: controls.paused,
+                on_screen: controls.on_screen.as_deref(),
+            });
+            if let Waited::Stopped = wait_for_next(
+                started + settings.every,
+                settings.every,
+                stop,
+                &mut screen,
+                inbox,
+                &mut controls,
+                gallery,
+            ) {
+                report.stopped = true;
+                return Ok(());
+            }
+        }
         loop {
             if screen.ending(stop) {
                 report.stopped = true;
@@ -510,7 +615,7 @@ pub fn run_controlled<D: Display>(
                     // No refresh at all, not even of a picture a failing display missed;
                     // of the commands, only shutdown and pause mean something now.
                     while let Some(c) = inbox.poll() {
-                        if matches!(c, Command::Shutdown | Command::Pause) {
+                        if matches!(c, Command::Shutdown | Command::Pause | Command::Reload) {
                             if let Some(Waited::Stopped) =
                                 controls.handle(c, gallery, &mut screen, stop)
                             {
@@ -527,6 +632,7 @@ pub fn run_controlled<D: Display>(
                 }
             }
             let started = Instant::now();
+            last_start = Some(started);
             let seed = match next_seed {
                 Some(s) => {
                     next_seed = Some(s.wrapping_add(1));
@@ -612,6 +718,10 @@ pub fn run_controlled<D: Display>(
             report.pictures += 1;
             report.last_seed = Some(seed);
             controls.on_screen.clone_from(&saved);
+            (screen.events)(Event::Controls {
+                paused: controls.paused,
+                on_screen: controls.on_screen.as_deref(),
+            });
             report.last_saved = saved;
             previous = Some(start_noise);
             if settings.cycles.is_some_and(|n| report.pictures >= n) {
@@ -640,6 +750,12 @@ pub fn run_controlled<D: Display>(
     report.frames_shown = screen.shown;
     report.display_failures = screen.failures;
     report.shutdown = controls.shutdown;
+    report.reload = controls.reload;
+    report.resume = Some(Resume {
+        paused: controls.paused,
+        on_screen: controls.on_screen.clone(),
+        last_start,
+    });
     match result {
         Err(Error::Interrupted) => {
             report.stopped = true;
