@@ -9,6 +9,8 @@ use clap::Args;
 use petal::denoiser::{with_threads, TractDenoiser};
 use petal::display::AnyDisplay;
 use petal::frame::config::Sources;
+use petal::frame::settings_edit::{PageSettings, SettingsSaver, Validator};
+use petal::frame::status::FrameState;
 use petal::frame::{self, Event, FrameOptions, FrameSettings};
 use petal::generate::GenerateParams;
 use petal::model::{Model, DEFAULT_VARIANT};
@@ -83,6 +85,13 @@ pub struct FrameArgs {
     /// The control page's token: one line, mode 0600 (boards/install.sh makes one).
     #[arg(long, value_name = "FILE")]
     pub http_token_file: Option<PathBuf>,
+    /// Publish state and take commands over MQTT, with Home Assistant discovery:
+    /// mqtt://[USER:PASS@]HOST[:PORT]. See docs/frame.md.
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// The frame's name in MQTT topics and Home Assistant (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub mqtt_id: Option<String>,
     #[command(flatten)]
     pub sampling: super::sampling::SamplingArgs,
     /// First wait after a display fails; it doubles up to a minute (default 1s).
@@ -125,6 +134,8 @@ impl FrameArgs {
             buttons_gpiochip: self.buttons_gpiochip.clone(),
             http: self.http.clone(),
             http_token_file: self.http_token_file.clone(),
+            mqtt: self.mqtt.clone(),
+            mqtt_id: self.mqtt_id.clone(),
         }
     }
 }
@@ -237,15 +248,40 @@ pub fn run(
 
     let (remote, inbox) = frame::control::channel_pair();
     let buttons = start_buttons(&loaded.settings, remote.clone(), quiet)?;
-    let page_state = Arc::new(Mutex::new(PageView::default()));
+    let page_state = Arc::new(Mutex::new(FrameState::default()));
+    update_page(&page_state, &loaded);
+    let validator = || -> Validator {
+        let (config_path, flags, defaults) = (
+            config.clone().unwrap_or_default(),
+            flags.clone(),
+            defaults.clone(),
+        );
+        Box::new(move |text: &str| {
+            let file = FrameOptions::from_toml(text, &config_path)?;
+            resolve(file, Some(&config_path), &flags, threads_flag, &defaults)
+                .map(|_| ())
+                .map_err(|e| Error::Invalid(format!("{e:#}")))
+        })
+    };
+    let saver = || SettingsSaver {
+        config: config.clone(),
+        state: Arc::clone(&page_state),
+        remote: remote.clone(),
+        validate: validator(),
+    };
     let page = start_page(
         &loaded,
         config.as_deref(),
-        &flags,
-        threads_flag,
-        defaults,
         Arc::clone(&page_state),
-        remote,
+        remote.clone(),
+        validator(),
+        quiet,
+    )?;
+    let mqtt = start_mqtt(
+        &loaded,
+        Arc::clone(&page_state),
+        remote.clone(),
+        saver(),
         quiet,
     )?;
 
@@ -269,6 +305,7 @@ pub fn run(
         break Ok(report);
     };
     drop(page);
+    drop(mqtt);
     if let Some((done, thread)) = buttons {
         done.store(true, Ordering::Relaxed);
         let _ = thread.join();
@@ -291,7 +328,7 @@ fn run_once(
     loaded: &Loaded,
     stop: &AtomicBool,
     inbox: &frame::Inbox,
-    page_state: &Mutex<PageView>,
+    page_state: &Mutex<FrameState>,
     quiet: bool,
 ) -> anyhow::Result<frame::Report> {
     let Loaded {
@@ -476,65 +513,40 @@ fn start_buttons(
     Ok(None)
 }
 
-#[cfg(feature = "http")]
-type PageView = petal::frame::http::FrameState;
-
-/// What the control page would show, in a build without it.
-#[cfg(not(feature = "http"))]
-#[derive(Default)]
-struct PageView;
-
-#[cfg(feature = "http")]
-fn update_page(page: &Mutex<PageView>, loaded: &Loaded) {
-    use petal::frame::http::PageSettings;
-    let mut s = page.lock().unwrap_or_else(|e| e.into_inner());
+fn update_page(page: &Mutex<FrameState>, loaded: &Loaded) {
+    let mut s = frame::status::lock(page);
     s.settings = Some(PageSettings::of(&loaded.options));
     s.fixed = loaded.sources.from_flags().to_vec();
     s.display = loaded.settings.display.text.clone();
     s.gallery = loaded.settings.gallery.clone();
 }
 
-#[cfg(feature = "http")]
-fn observe_page(page: &Mutex<PageView>, e: &Event) {
-    page.lock().unwrap_or_else(|e| e.into_inner()).observe(e);
+fn observe_page(page: &Mutex<FrameState>, e: &Event) {
+    frame::status::lock(page).observe(e);
 }
 
-type ControlPage = Option<Box<dyn std::any::Any>>;
+/// A running remote control (control page, MQTT link), stopped when dropped.
+type Running = Option<Box<dyn std::any::Any>>;
 
 /// Starts the control page when the settings ask for it (an error now if it cannot listen).
 #[cfg(feature = "http")]
-#[allow(clippy::too_many_arguments)]
 fn start_page(
     loaded: &Loaded,
     config: Option<&Path>,
-    flags: &FrameOptions,
-    threads_flag: Option<usize>,
-    defaults: &super::Defaults,
-    state: Arc<Mutex<PageView>>,
+    state: Arc<Mutex<FrameState>>,
     remote: frame::Remote,
+    validate: Validator,
     quiet: bool,
-) -> anyhow::Result<ControlPage> {
+) -> anyhow::Result<Running> {
     use petal::frame::http::{self, HttpConfig};
     let Some(addr) = loaded.settings.http else {
         return Ok(None);
     };
-    let (config_path, flags, defaults) = (
-        config.map(Path::to_path_buf),
-        flags.clone(),
-        defaults.clone(),
-    );
-    let origin = config_path.clone().unwrap_or_default();
-    let validate: http::Validator = Box::new(move |text: &str| {
-        let file = FrameOptions::from_toml(text, &origin)?;
-        resolve(file, Some(&origin), &flags, threads_flag, &defaults)
-            .map(|_| ())
-            .map_err(|e| Error::Invalid(format!("{e:#}")))
-    });
     let page = http::start(
         HttpConfig {
             addr,
             token_file: loaded.settings.http_token_file.clone(),
-            config: config_path,
+            config: config.map(Path::to_path_buf),
         },
         state,
         remote,
@@ -548,25 +560,72 @@ fn start_page(
 }
 
 #[cfg(not(feature = "http"))]
-fn update_page(_: &Mutex<PageView>, _: &Loaded) {}
-
-#[cfg(not(feature = "http"))]
-fn observe_page(_: &Mutex<PageView>, _: &Event) {}
-
-#[cfg(not(feature = "http"))]
-#[allow(clippy::too_many_arguments)]
 fn start_page(
     loaded: &Loaded,
     _config: Option<&Path>,
-    _flags: &FrameOptions,
-    _threads_flag: Option<usize>,
-    _defaults: &super::Defaults,
-    _state: Arc<Mutex<PageView>>,
+    _state: Arc<Mutex<FrameState>>,
     _remote: frame::Remote,
+    _validate: Validator,
     _quiet: bool,
-) -> anyhow::Result<ControlPage> {
+) -> anyhow::Result<Running> {
     if loaded.settings.http.is_some() {
         bail!("--http needs a build with the `http` feature (in the default features)");
+    }
+    Ok(None)
+}
+
+/// Connects to the MQTT broker when the settings name one (in the background: a broker that
+/// is down is retried).
+#[cfg(feature = "mqtt")]
+fn start_mqtt(
+    loaded: &Loaded,
+    state: Arc<Mutex<FrameState>>,
+    remote: frame::Remote,
+    saver: SettingsSaver,
+    quiet: bool,
+) -> anyhow::Result<Running> {
+    use petal::frame::mqtt::{self, MqttConfig};
+    let Some(url) = &loaded.settings.mqtt else {
+        return Ok(None);
+    };
+    let id = loaded
+        .settings
+        .mqtt_id
+        .clone()
+        .unwrap_or_else(mqtt::host_name);
+    let broker: mqtt::BrokerUrl = url.parse()?;
+    let link = mqtt::start(
+        MqttConfig {
+            broker: broker.clone(),
+            id,
+        },
+        state,
+        remote,
+        saver,
+    )
+    .context("MQTT cannot start")?;
+    if !quiet {
+        eprintln!(
+            "petal: MQTT to {}:{} as {}/{}",
+            broker.host,
+            broker.port,
+            mqtt::TOPIC_PREFIX,
+            link.id()
+        );
+    }
+    Ok(Some(Box::new(link)))
+}
+
+#[cfg(not(feature = "mqtt"))]
+fn start_mqtt(
+    loaded: &Loaded,
+    _state: Arc<Mutex<FrameState>>,
+    _remote: frame::Remote,
+    _saver: SettingsSaver,
+    _quiet: bool,
+) -> anyhow::Result<Running> {
+    if loaded.settings.mqtt.is_some() {
+        bail!("--mqtt needs a build with the `mqtt` feature (in the default features)");
     }
     Ok(None)
 }

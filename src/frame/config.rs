@@ -76,6 +76,10 @@ pub struct FrameOptions {
     pub http: Option<String>,
     /// The control page's token (needed for a non-loopback address).
     pub http_token_file: Option<PathBuf>,
+    /// An MQTT broker: "mqtt://[USER:PASS@]HOST[:PORT]".
+    pub mqtt: Option<String>,
+    /// The frame's name in MQTT topics and Home Assistant (default: the host name).
+    pub mqtt_id: Option<String>,
 }
 
 /// Where each merged value came from, to name it in errors.
@@ -136,7 +140,8 @@ impl FrameOptions {
             model => "model", variant => "variant", sampler => "sampler", steps => "steps",
             spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
             retry => "retry", buttons => "buttons", buttons_gpiochip => "buttons-gpiochip",
-            http => "http", http_token_file => "http-token-file",
+            http => "http", http_token_file => "http-token-file", mqtt => "mqtt",
+            mqtt_id => "mqtt-id",
         );
         (
             merged,
@@ -168,6 +173,9 @@ pub struct FrameSettings {
     /// Where to serve the control page.
     pub http: Option<std::net::SocketAddr>,
     pub http_token_file: Option<PathBuf>,
+    /// The MQTT broker, checked (the client needs a build with the `mqtt` feature).
+    pub mqtt: Option<String>,
+    pub mqtt_id: Option<String>,
     /// Where an earlier run of the loop left off (after its settings were reloaded).
     pub resume: Option<crate::frame::Resume>,
     /// Wall-clock time (tests jump it; see [`crate::frame::when::Clock`]).
@@ -328,7 +336,24 @@ impl FrameSettings {
                 Error::Invalid("needs the control page (--http ADDR)".into()),
             ));
         }
+        #[cfg(feature = "mqtt")]
+        if let Some(url) = &o.mqtt {
+            url.parse::<crate::frame::mqtt::BrokerUrl>()
+                .map_err(|e| err("mqtt", e))?;
+        }
+        #[cfg(feature = "mqtt")]
+        if let Some(id) = &o.mqtt_id {
+            crate::frame::mqtt::topic_id(id).map_err(|e| err("mqtt-id", e))?;
+        }
+        if o.mqtt.is_none() && o.mqtt_id.is_some() {
+            return Err(err(
+                "mqtt-id",
+                Error::Invalid("needs a broker (--mqtt URL)".into()),
+            ));
+        }
         Ok(FrameSettings {
+            mqtt: o.mqtt.clone(),
+            mqtt_id: o.mqtt_id.clone(),
             http,
             http_token_file: o.http_token_file.clone(),
             display,

@@ -14,6 +14,10 @@ pub mod gallery;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod morph;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+pub mod settings_edit;
+pub mod status;
 pub mod when;
 
 use std::path::{Path, PathBuf};

@@ -17,7 +17,6 @@
 //! keeps the binary small (see docs/frame.md for what it adds).
 
 mod routes;
-pub mod settings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,9 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Event, Gallery, Remote};
+use super::Remote;
 use crate::error::{Error, Result};
-pub use settings::{PageSettings, SettingsChange};
+use crate::frame::settings_edit::SettingsSaver;
+pub use crate::frame::settings_edit::{PageSettings, SettingsChange, Validator};
+pub use crate::frame::status::FrameState;
 
 /// The largest request body accepted (a settings change is ~100 bytes).
 pub const MAX_BODY: usize = 4096;
@@ -41,48 +42,6 @@ pub const RATE_BURST: f64 = 60.0;
 /// someone guessing does not lock out the owner, whose requests carry the token.
 pub const FAILURES_PER_SECOND: f64 = 1.0;
 pub const FAILURES_BURST: f64 = 10.0;
-
-/// Checks a complete new config text (flags merged over it, every setting parsed); the frame's
-/// caller knows the flags and the model.
-pub type Validator = Box<dyn Fn(&str) -> Result<()> + Send>;
-
-/// What the page shows, kept current from the frame's [`Event`]s.
-#[derive(Debug, Clone, Default)]
-pub struct FrameState {
-    pub seed: Option<u64>,
-    pub painted_at: Option<String>,
-    pub paint_seconds: Option<f64>,
-    pub paused: bool,
-    pub on_screen: Option<PathBuf>,
-    pub pictures: u64,
-    pub gallery: Option<Gallery>,
-    pub settings: Option<PageSettings>,
-    /// Config keys the command line sets: the page cannot change them.
-    pub fixed: Vec<&'static str>,
-    /// The display spec in force.
-    pub display: String,
-}
-
-impl FrameState {
-    pub fn observe(&mut self, e: &Event) {
-        match e {
-            Event::Picture {
-                seed, paint_time, ..
-            } => {
-                self.seed = Some(*seed);
-                self.paint_seconds = Some(paint_time.as_secs_f64());
-                self.painted_at =
-                    Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
-                self.pictures += 1;
-            }
-            Event::Controls { paused, on_screen } => {
-                self.paused = *paused;
-                self.on_screen = on_screen.map(Path::to_path_buf);
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Where and how to listen.
 pub struct HttpConfig {
@@ -170,10 +129,14 @@ pub fn start(
     let mut site = routes::Site {
         token,
         loopback,
-        config: cfg.config,
+        saver: SettingsSaver {
+            config: cfg.config,
+            state: Arc::clone(&state),
+            remote: remote.clone(),
+            validate,
+        },
         state,
         remote,
-        validate,
         bucket: RateBucket::new(RATE_PER_SECOND, RATE_BURST, Instant::now()),
         failures: RateBucket::new(FAILURES_PER_SECOND, FAILURES_BURST, Instant::now()),
     };

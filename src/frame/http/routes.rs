@@ -2,16 +2,17 @@
 //! pictures, or the API.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::json;
 use tiny_http::{Header, Method, Request, Response};
 
-use super::settings::{PageSettings, SettingsChange};
-use super::{FrameState, RateBucket, Validator, MAX_BODY, MAX_URL};
+use super::{RateBucket, MAX_BODY, MAX_URL};
 use crate::frame::gallery::FAVOURITES;
+use crate::frame::settings_edit::{NotSaved, PageSettings, SettingsChange, SettingsSaver};
+use crate::frame::status::{lock, FrameState};
 use crate::frame::{Command, Remote};
 
 const PAGE: &str = include_str!("assets/index.html");
@@ -25,10 +26,9 @@ const TOKEN_COOKIE: &str = "petal_token";
 pub(super) struct Site {
     pub token: String,
     pub loopback: bool,
-    pub config: Option<PathBuf>,
+    pub saver: SettingsSaver,
     pub state: Arc<Mutex<FrameState>>,
     pub remote: Remote,
-    pub validate: Validator,
     pub bucket: RateBucket,
     /// Requests without the right token.
     pub failures: RateBucket,
@@ -231,47 +231,25 @@ impl Site {
     }
 
     fn settings(&mut self, body: &[u8]) -> Reply {
-        let Some(config) = self.config.clone() else {
-            return Reply::error(
-                409,
-                "the frame was started without --config, so there is no file to save settings in",
-            );
-        };
         let change: SettingsChange = match serde_json::from_slice(body) {
             Ok(c) => c,
             Err(e) => return Reply::error(400, format!("settings: {e}")),
         };
-        let (fixed, display) = {
-            let s = lock(&self.state);
-            (s.fixed.clone(), s.display.clone())
-        };
-        if let Some(k) = change.keys().into_iter().find(|k| fixed.contains(k)) {
-            return Reply::error(
-                409,
-                format!("{k} is set on the command line (--{k}), which the page cannot change"),
-            );
+        match self.saver.save(&change) {
+            Ok(config) => Reply::json(
+                200,
+                json!({ "ok": true, "saved": config.display().to_string() }),
+            ),
+            Err(e) => {
+                let status = match e {
+                    NotSaved::Refused(_) => 409,
+                    NotSaved::Invalid(_) => 400,
+                    NotSaved::Io(_) => 500,
+                    NotSaved::FrameGone => 503,
+                };
+                Reply::error(status, e.to_string())
+            }
         }
-        let text = match std::fs::read_to_string(&config) {
-            Ok(t) => t,
-            Err(e) => return Reply::error(500, format!("{}: {e}", config.display())),
-        };
-        let new = match change.apply(&text, &display) {
-            Ok(n) => n,
-            Err(e) => return Reply::error(400, e.to_string()),
-        };
-        if let Err(e) = (self.validate)(&new) {
-            return Reply::error(400, e.to_string());
-        }
-        if let Err(e) = crate::atomic_file::write_atomic(&config, new.as_bytes()) {
-            return Reply::error(500, e.to_string());
-        }
-        if !self.remote.send(Command::Reload) {
-            return Reply::error(503, "saved, but the frame is not running");
-        }
-        Reply::json(
-            200,
-            json!({ "ok": true, "saved": config.display().to_string() }),
-        )
     }
 
     fn state_json(&self) -> serde_json::Value {
@@ -316,7 +294,7 @@ impl Site {
             "favourites": favourites,
             "settings": s.settings.as_ref().map(settings_json),
             "fixed": s.fixed,
-            "can_save": self.config.is_some(),
+            "can_save": self.saver.config.is_some(),
         })
     }
 
@@ -348,11 +326,6 @@ impl Site {
 
 fn settings_json(p: &PageSettings) -> serde_json::Value {
     serde_json::to_value(p).unwrap_or_default()
-}
-
-fn lock(m: &Mutex<FrameState>) -> std::sync::MutexGuard<'_, FrameState> {
-    // A panic elsewhere while holding the lock leaves a state that is still worth showing.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn file_name(p: &Path) -> String {

@@ -34,7 +34,7 @@ function render(s) {
   }
   const parts = [];
   if (s.seed !== null) parts.push("seed " + s.seed);
-  if (s.painted_at) parts.push("painted " + s.painted_at);
+  if (s.painted_at) parts.push("painted " + new Date(s.painted_at).toLocaleString());
   if (s.paint_seconds !== null) parts.push(s.paint_seconds.toFixed(1) + " s");
   $("caption").textContent = parts.join(" · ");
   $("current").dataset.onScreen = pic;

@@ -1,13 +1,87 @@
-//! The settings the control page shows and changes, and how a change is written into the
-//! frame's TOML config: the file is edited in place (comments and the other keys stay as the
-//! owner wrote them), checked as a whole, and only then replaced, atomically.
+//! The settings the remote controls (control page, MQTT) show and change, and how a change is
+//! written into the frame's TOML config: the file is edited in place (comments and the other
+//! keys stay as the owner wrote them), checked as a whole, and only then replaced, atomically;
+//! then the frame is told to read it again.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use toml_edit::{DocumentMut, Value};
 
+use super::control::{Command, Remote};
+use super::status::{lock, FrameState};
 use crate::display::dither::DEFAULT_SATURATION;
 use crate::error::{Error, Result};
 use crate::frame::config::{FrameOptions, DEFAULT_EVERY};
+
+/// Checks a complete new config text (flags merged over it, every setting parsed); the frame's
+/// caller knows the flags and the model.
+pub type Validator = Box<dyn Fn(&str) -> Result<()> + Send>;
+
+/// Why a change was not saved.
+#[derive(Debug, PartialEq)]
+pub enum NotSaved {
+    /// Not this source's to change: no config file, or a flag sets it.
+    Refused(String),
+    /// The change, or the config with it, does not parse or check.
+    Invalid(String),
+    /// Reading or writing the file failed.
+    Io(String),
+    /// Saved, but the frame has ended.
+    FrameGone,
+}
+
+impl std::fmt::Display for NotSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotSaved::Refused(m) | NotSaved::Invalid(m) | NotSaved::Io(m) => f.write_str(m),
+            NotSaved::FrameGone => f.write_str("saved, but the frame is not running"),
+        }
+    }
+}
+
+/// Saves changes into the frame's config and makes the frame reload it.
+pub struct SettingsSaver {
+    /// `None`: the frame was started without `--config`.
+    pub config: Option<PathBuf>,
+    pub state: Arc<Mutex<FrameState>>,
+    pub remote: Remote,
+    pub validate: Validator,
+}
+
+impl SettingsSaver {
+    /// Saves `change`; the config file it went into.
+    pub fn save(&self, change: &SettingsChange) -> std::result::Result<PathBuf, NotSaved> {
+        let Some(config) = self.config.clone() else {
+            return Err(NotSaved::Refused(
+                "the frame was started without --config, so there is no file to save settings in"
+                    .into(),
+            ));
+        };
+        let (fixed, display) = {
+            let s = lock(&self.state);
+            (s.fixed.clone(), s.display.clone())
+        };
+        if let Some(k) = change.keys().into_iter().find(|k| fixed.contains(k)) {
+            return Err(NotSaved::Refused(format!(
+                "{k} is set on the command line (--{k}), which overrides the config"
+            )));
+        }
+        let text = std::fs::read_to_string(&config)
+            .map_err(|e| NotSaved::Io(format!("{}: {e}", config.display())))?;
+        let new = change
+            .apply(&text, &display)
+            .map_err(|e| NotSaved::Invalid(e.to_string()))?;
+        (self.validate)(&new).map_err(|e| NotSaved::Invalid(e.to_string()))?;
+        crate::atomic_file::write_atomic(&config, new.as_bytes())
+            .map_err(|e| NotSaved::Io(e.to_string()))?;
+        if !self.remote.send(Command::Reload) {
+            return Err(NotSaved::FrameGone);
+        }
+        Ok(config)
+    }
+}
 
 /// What the page's form holds; read from the merged options at each (re)load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
