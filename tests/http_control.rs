@@ -9,16 +9,13 @@ mod frame_kit;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use frame_kit::{card, params, settings, Gauss};
-use petal::display::MemoryDisplay;
-use petal::frame::config::FrameSettings;
+use frame_kit::{settings, spawn_observed_frame, validator};
 use petal::frame::control::channel_pair;
 use petal::frame::http::{self, ControlPage, FrameState, HttpConfig, PageSettings};
-use petal::frame::{self, Event, FrameOptions, Report};
+use petal::frame::{FrameOptions, Report};
 
 struct Reply {
     status: u16,
@@ -131,36 +128,13 @@ impl Rig {
             ..Default::default()
         }));
         let (remote, inbox) = channel_pair();
-        let validate: http::Validator = Box::new(|text: &str| {
-            let o = FrameOptions::from_toml(text, Path::new("frame.toml"))?;
-            let (o, src) = FrameOptions::default().merge(o, None);
-            FrameSettings::from_options(&o, &src).map(|_| ())
-        });
+        let validate = validator();
         let http = HttpConfig {
             config: http.config.or(Some(config.clone())),
             ..http
         };
         let page = http::start(http, Arc::clone(&state), remote, validate)?;
-        let seen = Arc::clone(&state);
-        let frame = std::thread::spawn(move || {
-            let card = card();
-            let mut den = Gauss::new(&card);
-            let p = params(&card, "ddim", 3);
-            let stop = AtomicBool::new(false);
-            let display = MemoryDisplay::new(40, 40);
-            let mut open = move || Ok(display.clone());
-            let mut events = |e: Event| seen.lock().unwrap().observe(&e);
-            frame::run_controlled(
-                &s,
-                &p,
-                &card,
-                &mut den,
-                &mut open,
-                &stop,
-                &inbox,
-                &mut events,
-            )
-        });
+        let frame = spawn_observed_frame(s, inbox, Arc::clone(&state));
         Ok(Rig {
             addr: page.addr,
             config,

@@ -13,18 +13,15 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use frame_kit::{card, params, settings, Gauss};
-use petal::display::MemoryDisplay;
-use petal::frame::config::FrameSettings;
+use frame_kit::{settings, spawn_observed_frame, validator};
 use petal::frame::control::channel_pair;
 use petal::frame::mqtt::{self, BrokerUrl, MqttConfig, MqttLink};
-use petal::frame::settings_edit::{PageSettings, SettingsSaver, Validator};
+use petal::frame::settings_edit::{PageSettings, SettingsSaver};
 use petal::frame::status::FrameState;
-use petal::frame::{self, Event, FrameOptions, Report};
+use petal::frame::{FrameOptions, Report};
 use rumqttc::{Client, Event as MqttEvent, MqttOptions, Packet, QoS};
 
 fn mosquitto_binary() -> Option<PathBuf> {
@@ -193,11 +190,7 @@ fn start_frame(
         ..Default::default()
     }));
     let (remote, inbox) = channel_pair();
-    let validate: Validator = Box::new(|text: &str| {
-        let o = FrameOptions::from_toml(text, Path::new("frame.toml"))?;
-        let (o, src) = FrameOptions::default().merge(o, None);
-        FrameSettings::from_options(&o, &src).map(|_| ())
-    });
+    let validate = validator();
     let saver = SettingsSaver {
         config: Some(config.clone()),
         state: Arc::clone(&state),
@@ -219,26 +212,7 @@ fn start_frame(
         saver,
     )
     .unwrap();
-    let seen = Arc::clone(&state);
-    let frame = std::thread::spawn(move || {
-        let card = card();
-        let mut den = Gauss::new(&card);
-        let p = params(&card, "ddim", 3);
-        let stop = AtomicBool::new(false);
-        let display = MemoryDisplay::new(40, 40);
-        let mut open = move || Ok(display.clone());
-        let mut events = |e: Event| seen.lock().unwrap().observe(&e);
-        frame::run_controlled(
-            &s,
-            &p,
-            &card,
-            &mut den,
-            &mut open,
-            &stop,
-            &inbox,
-            &mut events,
-        )
-    });
+    let frame = spawn_observed_frame(s, inbox, Arc::clone(&state));
     (link, state, config, frame)
 }
 

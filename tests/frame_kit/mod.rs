@@ -93,3 +93,40 @@ pub fn settings(toml: &str) -> FrameSettings {
     let (o, src) = FrameOptions::default().merge(o, None);
     FrameSettings::from_options(&o, &src).expect("settings")
 }
+
+/// Checks a config text as `petal frame` would, less the model (for the settings savers).
+pub fn validator() -> petal::frame::settings_edit::Validator {
+    Box::new(|text: &str| {
+        let o = FrameOptions::from_toml(text, Path::new("frame.toml"))?;
+        let (o, src) = FrameOptions::default().merge(o, None);
+        FrameSettings::from_options(&o, &src).map(|_| ())
+    })
+}
+
+/// A frame on a 40x40 memory display (ddim, 3 steps, [`Gauss`]) on its own thread, taking
+/// commands from `inbox`, its events kept in `state` as the remote controls see them.
+pub fn spawn_observed_frame(
+    s: FrameSettings,
+    inbox: petal::frame::Inbox,
+    state: std::sync::Arc<std::sync::Mutex<petal::frame::status::FrameState>>,
+) -> std::thread::JoinHandle<petal::Result<petal::frame::Report>> {
+    std::thread::spawn(move || {
+        let card = card();
+        let mut den = Gauss::new(&card);
+        let p = params(&card, "ddim", 3);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let display = petal::display::MemoryDisplay::new(40, 40);
+        let mut open = move || Ok(display.clone());
+        let mut events = |e: petal::frame::Event| state.lock().unwrap().observe(&e);
+        petal::frame::run_controlled(
+            &s,
+            &p,
+            &card,
+            &mut den,
+            &mut open,
+            &stop,
+            &inbox,
+            &mut events,
+        )
+    })
+}
