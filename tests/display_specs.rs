@@ -165,6 +165,7 @@ fn epaper_defaults_are_the_waveshare_hat() {
             rst: 17,
             busy: 24,
             pwr: None,
+            cs: None,
             rotate: 0,
             hz: 4_000_000,
             detect_on: None,

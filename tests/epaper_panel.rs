@@ -14,7 +14,7 @@ use image::{Rgb, RgbImage};
 use petal::display::compose::compose;
 use petal::display::dither::{ACEP7_NOMINAL, SPECTRA6_NOMINAL};
 use petal::display::epaper::{EpaperConfig, EpaperModel};
-use petal::display::epaper_panel::{pack, EpaperPanel};
+use petal::display::epaper_panel::{pack, EpaperPanel, PanelPins};
 use petal::display::inky::{read_eeprom, InkyEeprom};
 use petal::display::spec::Kind;
 use petal::display::spectra6::MIN_REFRESH_WAIT;
@@ -43,10 +43,13 @@ fn open(spec: &str, wire: &Wire, busy: Busy, limit: Duration) -> petal::Result<P
     EpaperPanel::new(
         &c,
         wire.spi(),
-        wire.pin("dc"),
-        wire.pin("rst"),
-        wire.busy(busy),
-        pwr,
+        PanelPins {
+            dc: Some(wire.pin("dc")),
+            rst: wire.pin("rst"),
+            busy: wire.busy(busy),
+            pwr,
+            cs: None,
+        },
         NoDelay,
         limit,
     )
@@ -205,10 +208,13 @@ fn open_spectra(spec: &str, wire: &Wire, delay: &CountingDelay) -> SpectraPanel 
     EpaperPanel::new(
         &c,
         wire.spi(),
-        wire.pin("dc"),
-        wire.pin("rst"),
-        wire.busy(Busy::Idle),
-        None,
+        PanelPins {
+            dc: Some(wire.pin("dc")),
+            rst: wire.pin("rst"),
+            busy: wire.busy(Busy::Idle),
+            pwr: None,
+            cs: None,
+        },
         delay.clone(),
         Duration::from_secs(5),
     )
@@ -458,4 +464,134 @@ fn epaper_inky_reads_the_hat_at_open() {
         e.contains("/nonexistent/i2c-1 does not exist") && e.contains("dtparam=i2c_arm=on"),
         "{e}"
     );
+}
+
+/// The 13.3" on a recording wire: its chip selects are pins "cs-m" and "cs-s".
+fn open_13in3e(spec: &str, wire: &Wire, delay: &CountingDelay) -> SpectraPanel {
+    let c = config(spec);
+    EpaperPanel::new(
+        &c,
+        wire.spi(),
+        PanelPins {
+            dc: None,
+            rst: wire.pin("rst"),
+            busy: wire.busy(Busy::Idle),
+            pwr: c.pwr.map(|_| wire.pin("pwr")),
+            cs: Some((wire.pin("cs-m"), wire.pin("cs-s"))),
+        },
+        delay.clone(),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+#[test]
+fn spectra6_13in3e_two_controllers_each_get_their_half() {
+    let main = || vec!["cs-m".to_string()];
+    let both = || vec!["cs-m".to_string(), "cs-s".to_string()];
+    let c = config("epaper:13in3e");
+    assert_eq!(
+        (c.rst, c.busy, c.pwr, c.cs),
+        (17, 24, Some(18), Some((8, 7)))
+    );
+    assert_eq!(c.dimensions(), (1200, 1600));
+
+    let wire = Wire::default();
+    let delay = CountingDelay::default();
+    let mut p = open_13in3e("epaper:13in3e?rotate=90", &wire, &delay);
+    assert_eq!(p.dimensions(), (1600, 1200), "turned to landscape");
+    assert_eq!(p.palette().expect("palette").name, "spectra6");
+    // Waveshare's initialisation: each command framed by its chip selects, to the main
+    // controller or to both; no DC line.
+    let frames = wire.frames();
+    let expected: Vec<(Vec<String>, Vec<u8>)> = vec![
+        (
+            main(),
+            vec![0x74, 0xc0, 0x1c, 0x1c, 0xcc, 0xcc, 0xcc, 0x15, 0x15, 0x55],
+        ),
+        (both(), vec![0xf0, 0x49, 0x55, 0x13, 0x5d, 0x05, 0x10]),
+        (both(), vec![0x00, 0xdf, 0x69]),
+        (both(), vec![0x50, 0xf7]),
+        (both(), vec![0x60, 0x03, 0x03]),
+        (both(), vec![0x86, 0x10]),
+        (both(), vec![0xe3, 0x22]),
+        (both(), vec![0xe0, 0x01]),
+        (both(), vec![0x61, 0x04, 0xb0, 0x03, 0x20]),
+        (main(), vec![0x01, 0x0f, 0x00, 0x28, 0x2c, 0x28, 0x38]),
+        (main(), vec![0xb6, 0x07]),
+        (main(), vec![0x06, 0xe8, 0x28]),
+        (main(), vec![0xb7, 0x01]),
+        (main(), vec![0x05, 0xe8, 0x28]),
+        (main(), vec![0xb0, 0x01]),
+        (main(), vec![0xb1, 0x02]),
+    ];
+    assert_eq!(frames, expected);
+    // The power switch first, then the vendor's double reset.
+    let pins = wire.pins();
+    assert_eq!(pins[0], ("pwr".into(), true));
+    let rst: Vec<bool> = pins
+        .iter()
+        .filter(|(n, _)| n == "rst")
+        .map(|(_, h)| *h)
+        .collect();
+    assert_eq!(rst, vec![true, false, true, false, true]);
+
+    for round in 0..2 {
+        wire.clear();
+        delay.reset();
+        let frame = spectra_bands(1600, 1200);
+        p.draw_image(&frame).unwrap();
+        p.show().unwrap();
+        let mut frames = wire.frames();
+        if round == 1 {
+            // Out of deep sleep: reset and the initialisation again first.
+            assert_eq!(frames.drain(..expected.len()).collect::<Vec<_>>(), expected);
+        }
+        let packed = pack(&frame, (1200, 1600), 90, EpaperModel::Epd13in3e);
+        assert_eq!(packed.len(), 1200 * 1600 / 2);
+        let half = |skip: usize| -> Vec<u8> {
+            let mut v = vec![0x10];
+            for row in packed.chunks(600) {
+                v.extend_from_slice(&row[skip..skip + 300]);
+            }
+            v
+        };
+        assert_eq!(frames.len(), 6, "round {round}");
+        assert_eq!(
+            frames[0],
+            (main(), half(0)),
+            "left halves to the main controller"
+        );
+        assert_eq!(
+            frames[1],
+            (vec!["cs-s".to_string()], half(300)),
+            "right halves to the second"
+        );
+        assert_eq!(
+            frames[2..],
+            [
+                (both(), vec![0x04]),
+                (both(), vec![0x12, 0x00]),
+                (both(), vec![0x02, 0x00]),
+                (both(), vec![0x07, 0xa5]),
+            ],
+            "power on, refresh, power off, sleep: to both"
+        );
+        assert!(delay.total() >= MIN_REFRESH_WAIT, "{:?}", delay.total());
+    }
+}
+
+#[test]
+fn spectra6_13in3e_spec_options() {
+    let c = config("epaper:13in3e?cs-m=5&cs-s=6&pwr=none");
+    assert_eq!((c.cs, c.pwr), (Some((5, 6)), None));
+    for (bad, says) in [
+        ("epaper:13in3e?dc=25", "dc"),
+        ("epaper:13in3e?cs-m=24", "busy and cs-m are both GPIO 24"),
+        ("epaper:13in3e?cs-s=none", "cs-s cannot be none"),
+        ("epaper:7in3e?cs-m=8", "cs-m"),
+    ] {
+        let e = DisplaySpec::parse_any(bad).unwrap_err().to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `epaper:MODEL?...` — which colour e-paper panel, and how it is wired (by default as the
-//! Waveshare e-Paper HAT wires it, or for `inky-7in3e` as the Pimoroni Inky Impression does). Parsed in every build; driving the panel needs the
+//! Waveshare e-Paper HAT wires it, or for `inky-7in3e` as the Pimoroni Inky Impression does).
+//! Parsed in every build; driving the panel needs the
 //! `epaper` feature ([`super::epaper_panel`]).
 
 use std::path::PathBuf;
@@ -20,16 +21,20 @@ pub enum EpaperModel {
     Epd7in3e,
     /// Pimoroni Inky Impression 7.3" (2025), the same Spectra 6 panel on Pimoroni's HAT.
     Inky7in3e,
+    /// Waveshare 13.3" e-Paper (E), 1200x1600, Spectra 6, two controllers on two chip selects.
+    Epd13in3e,
 }
 
 impl EpaperModel {
-    pub const NAMES: &'static str = "7in3f, 5in65f, 7in3e, inky-7in3e, or inky (read from the HAT)";
+    pub const NAMES: &'static str =
+        "7in3f, 5in65f, 7in3e, 13in3e, inky-7in3e, or inky (read from the HAT)";
 
     fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "7in3f" | "7in3" | "7.3f" => Some(EpaperModel::Epd7in3f),
             "5in65f" | "5in65" | "5.65f" => Some(EpaperModel::Epd5in65f),
             "7in3e" | "7.3e" => Some(EpaperModel::Epd7in3e),
+            "13in3e" | "13.3e" => Some(EpaperModel::Epd13in3e),
             "inky-7in3e" | "inky7in3e" | "inky-impression-7in3" => Some(EpaperModel::Inky7in3e),
             _ => None,
         }
@@ -41,20 +46,30 @@ impl EpaperModel {
             EpaperModel::Epd5in65f => "Waveshare 5.65\" e-Paper (F)",
             EpaperModel::Epd7in3e => "Waveshare 7.3\" e-Paper (E), Spectra 6",
             EpaperModel::Inky7in3e => "Inky Impression 7.3\" (2025), Spectra 6",
+            EpaperModel::Epd13in3e => "Waveshare 13.3\" e-Paper (E), Spectra 6",
         }
     }
 
-    /// Native width and height (landscape).
+    /// Native width and height, as the controller's rows run (the 13.3" is portrait).
     pub fn size(self) -> (u32, u32) {
         match self {
             EpaperModel::Epd7in3f | EpaperModel::Epd7in3e | EpaperModel::Inky7in3e => (800, 480),
             EpaperModel::Epd5in65f => (600, 448),
+            EpaperModel::Epd13in3e => (1200, 1600),
         }
     }
 
     /// E Ink Spectra 6 (6 colours) rather than ACeP (7).
     pub fn is_spectra6(self) -> bool {
-        matches!(self, EpaperModel::Epd7in3e | EpaperModel::Inky7in3e)
+        matches!(
+            self,
+            EpaperModel::Epd7in3e | EpaperModel::Inky7in3e | EpaperModel::Epd13in3e
+        )
+    }
+
+    /// Two controllers, each on its own chip select, and no DC line.
+    pub fn is_dual(self) -> bool {
+        self == EpaperModel::Epd13in3e
     }
 
     /// The colours the panel shows, for dithering.
@@ -89,11 +104,14 @@ pub struct EpaperConfig {
     pub model: EpaperModel,
     pub device: PathBuf,
     pub gpiochip: PathBuf,
+    /// The data/command line (not used by the 13.3", whose protocol has none).
     pub dc: u32,
     pub rst: u32,
     pub busy: u32,
     /// The power switch of newer HATs (GPIO 18), driven high while petal runs.
     pub pwr: Option<u32>,
+    /// The 13.3": chip selects of its main and second controller, driven by petal.
+    pub cs: Option<(u32, u32)>,
     /// Clockwise, in degrees: 90 and 270 make the panel portrait.
     pub rotate: u16,
     pub hz: u32,
@@ -138,17 +156,26 @@ impl EpaperConfig {
                 .ok_or_else(|| o.err(format!("{key} cannot be none: the panel needs it")))
         };
         let (dc, rst, busy) = model.default_pins();
-        let dc = need(opts, "dc", dc)?;
+        // The 13.3" has no DC line (a `dc=` is then left over, and refused as unknown) but
+        // two chip selects; its HAT+ needs its power switch on.
+        let (dc, cs, pwr) = if model.is_dual() {
+            let m = need(opts, "cs-m", 8)?;
+            let s = need(opts, "cs-s", 7)?;
+            (dc, Some((m, s)), opts.gpio("pwr", Some(18))?)
+        } else {
+            (need(opts, "dc", dc)?, None, opts.gpio("pwr", None)?)
+        };
         let rst = need(opts, "rst", rst)?;
         let busy = need(opts, "busy", busy)?;
-        let pwr = opts.gpio("pwr", None)?;
         distinct_gpios(
             opts,
             &[
-                ("dc", Some(dc)),
+                ("dc", Some(dc).filter(|_| !model.is_dual())),
                 ("rst", Some(rst)),
                 ("busy", Some(busy)),
                 ("pwr", pwr),
+                ("cs-m", cs.map(|c| c.0)),
+                ("cs-s", cs.map(|c| c.1)),
             ],
         )?;
         let rotate = opts.rotation()?;
@@ -161,6 +188,7 @@ impl EpaperConfig {
             rst,
             busy,
             pwr,
+            cs,
             rotate,
             hz,
             detect_on,

@@ -26,6 +26,7 @@ use super::canvas::draw_into_canvas;
 use super::dither::{Palette, ACEP7_NOMINAL, DEFAULT_SATURATION, SPECTRA6_CODES, SPECTRA6_NOMINAL};
 use super::epaper::{EpaperConfig, EpaperModel};
 use super::spectra6::{Spectra6, Vendor};
+use super::spectra6_dual::Spectra6Dual;
 use super::{Canvas, Display};
 use crate::error::{Error, Result};
 
@@ -142,10 +143,21 @@ pub fn pack(img: &RgbImage, native: (u32, u32), rotate: u16, model: EpaperModel)
     out
 }
 
+/// The lines a panel is driven through: `dc` for all but the 13.3", whose two chip selects
+/// (`cs`: main, second) petal drives itself.
+pub struct PanelPins<P, B> {
+    pub dc: Option<P>,
+    pub rst: P,
+    pub busy: B,
+    pub pwr: Option<P>,
+    pub cs: Option<(P, P)>,
+}
+
 enum Panel<SPI, P, B, D> {
     F7in3(Epd7in3f<SPI, BusyPin<B>, P, P, D>),
     F5in65(Epd5in65f<SPI, BusyPin<B>, P, P, D>),
     Spectra6(Spectra6<BusyPin<B>, P, P>),
+    Spectra6Dual(Spectra6Dual<BusyPin<B>, P>),
 }
 
 macro_rules! with_panel {
@@ -154,6 +166,7 @@ macro_rules! with_panel {
             Panel::F7in3($e) => $body,
             Panel::F5in65($e) => $body,
             Panel::Spectra6($e) => $body,
+            Panel::Spectra6Dual($e) => $body,
         }
     };
 }
@@ -183,17 +196,20 @@ where
     D: DelayNs,
 {
     /// Powers (`pwr`), resets and initialises the panel. Nothing is shown until the first frame.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &EpaperConfig,
         mut spi: SPI,
-        dc: P,
-        rst: P,
-        busy: B,
-        pwr: Option<P>,
+        pins: PanelPins<P, B>,
         mut delay: D,
         busy_limit: Duration,
     ) -> Result<Self> {
+        let PanelPins {
+            dc,
+            rst,
+            busy,
+            pwr,
+            cs,
+        } = pins;
         let (w, h) = config.dimensions();
         let what = format!(
             "epaper {} {w}x{h} on {}",
@@ -206,22 +222,34 @@ where
                 .map_err(|e| Error::Image(format!("{what}: power pin: {e}")))?;
         }
         let (busy, stuck) = BusyPin::new(busy, busy_limit);
-        let r = match config.model {
-            EpaperModel::Epd7in3f => {
+        let missing = |pin: &str| {
+            Error::Invalid(format!(
+                "{what}: the {} needs its {pin} line",
+                config.model.name()
+            ))
+        };
+        let r = match (config.model, dc, cs) {
+            (EpaperModel::Epd13in3e, _, Some((cs_main, cs_second))) => {
+                Spectra6Dual::new(&mut spi, busy, cs_main, cs_second, rst, &mut delay, POLL_US)
+                    .map(Panel::Spectra6Dual)
+            }
+            (EpaperModel::Epd13in3e, _, None) => return Err(missing("chip select (cs-m, cs-s)")),
+            (EpaperModel::Epd7in3f, Some(dc), _) => {
                 Epd7in3f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US)).map(Panel::F7in3)
             }
-            EpaperModel::Epd5in65f => {
+            (EpaperModel::Epd5in65f, Some(dc), _) => {
                 Epd5in65f::new(&mut spi, busy, dc, rst, &mut delay, Some(POLL_US))
                     .map(Panel::F5in65)
             }
-            EpaperModel::Epd7in3e | EpaperModel::Inky7in3e => {
-                let vendor = match config.model {
+            (model @ (EpaperModel::Epd7in3e | EpaperModel::Inky7in3e), Some(dc), _) => {
+                let vendor = match model {
                     EpaperModel::Inky7in3e => Vendor::Pimoroni,
                     _ => Vendor::Waveshare,
                 };
                 Spectra6::new(&mut spi, busy, dc, rst, &mut delay, vendor, POLL_US)
                     .map(Panel::Spectra6)
             }
+            (_, None, _) => return Err(missing("DC")),
         };
         let panel = r.map_err(|e| Error::Image(format!("{what}: cannot initialise it: {e}")))?;
         let me = EpaperPanel {

@@ -207,17 +207,24 @@ pub fn open_epaper(c: &super::epaper::EpaperConfig) -> Result<LinuxEpaperPanel> 
     must_exist(&what, &c.gpiochip, GPIO_HINT)?;
     let mut gpio = Gpio::open(&what, &c.gpiochip)?;
     let spi = open_spi_device(&what, &c.device, c.hz)?;
-    let dc = gpio.output("dc", c.dc, false)?;
-    let rst = gpio.output("rst", c.rst, true)?;
-    let busy = gpio.input("busy", c.busy)?;
-    let pwr = c.pwr.map(|n| gpio.output("pwr", n, false)).transpose()?;
+    let pins = super::epaper_panel::PanelPins {
+        dc: (!c.model.is_dual())
+            .then(|| gpio.output("dc", c.dc, false))
+            .transpose()?,
+        rst: gpio.output("rst", c.rst, true)?,
+        busy: gpio.input("busy", c.busy)?,
+        pwr: c.pwr.map(|n| gpio.output("pwr", n, false)).transpose()?,
+        // Deselected (high) from the start; the kernel must not drive them too
+        // (dtoverlay=spi0-0cs), or the request fails as busy.
+        cs: match c.cs {
+            Some((m, s)) => Some((gpio.output("cs-m", m, true)?, gpio.output("cs-s", s, true)?)),
+            None => None,
+        },
+    };
     super::epaper_panel::EpaperPanel::new(
         c,
         spi,
-        dc,
-        rst,
-        busy,
-        pwr,
+        pins,
         linux_embedded_hal::Delay,
         super::epaper_panel::BUSY_LIMIT,
     )

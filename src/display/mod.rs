@@ -26,6 +26,8 @@ pub mod scale;
 pub mod spec;
 #[cfg(feature = "epaper")]
 pub mod spectra6;
+#[cfg(feature = "epaper")]
+pub mod spectra6_dual;
 pub mod spi;
 #[cfg(feature = "spi")]
 pub mod spi_panel;

@@ -1,5 +1,6 @@
-//! E Ink Spectra 6 panels (Waveshare 7.3" E, Pimoroni Inky Impression 7.3" 2025): the
-//! controller's command sequences, over any embedded-hal 1.0 SPI device and pins.
+//! E Ink Spectra 6 panels with one controller (Waveshare 7.3" E, Pimoroni Inky Impression 7.3"
+//! 2025; the 13.3" and its two are in [`super::spectra6_dual`]): the controller's command
+//! sequences, over any embedded-hal 1.0 SPI device and pins.
 //!
 //! epd-waveshare 0.6 has no driver for these panels, so the sequences are written here from the
 //! vendors' published drivers (Waveshare's `epd7in3e`, Pimoroni's `inky_e673`): the same
@@ -161,9 +162,7 @@ impl<BUSY: InputPin, DC: OutputPin, RST: OutputPin> Spectra6<BUSY, DC, RST> {
         }
         self.command(spi, DISPLAY_REFRESH, &[0x00])?;
         let waited = self.wait_idle(delay);
-        if let Some(rest) = MIN_REFRESH_WAIT.checked_sub(waited) {
-            delay.delay_ms(rest.as_millis() as u32);
-        }
+        finish_refresh(waited, delay);
         self.command(spi, POWER_OFF, &[0x00])?;
         self.wait_idle(delay);
         Ok(())
@@ -197,14 +196,29 @@ impl<BUSY: InputPin, DC: OutputPin, RST: OutputPin> Spectra6<BUSY, DC, RST> {
         Ok(())
     }
 
-    /// Polls BUSY until it is high (idle) and returns how long that was asked to take. A read
-    /// error ends the wait: the watched BUSY pin gives one when the line is stuck.
     fn wait_idle<D: DelayNs>(&mut self, delay: &mut D) -> Duration {
-        let mut waited = Duration::ZERO;
-        while matches!(self.busy.is_high(), Ok(false)) {
-            delay.delay_us(self.poll_us);
-            waited += Duration::from_micros(u64::from(self.poll_us));
-        }
-        waited
+        wait_idle(&mut self.busy, delay, self.poll_us)
+    }
+}
+
+/// Polls BUSY until it is high (idle) and returns how long that was asked to take. A read
+/// error ends the wait: the watched BUSY pin gives one when the line is stuck.
+pub(super) fn wait_idle<B: InputPin, D: DelayNs>(
+    busy: &mut B,
+    delay: &mut D,
+    poll_us: u32,
+) -> Duration {
+    let mut waited = Duration::ZERO;
+    while matches!(busy.is_high(), Ok(false)) {
+        delay.delay_us(poll_us);
+        waited += Duration::from_micros(u64::from(poll_us));
+    }
+    waited
+}
+
+/// Waits out what is left of [`MIN_REFRESH_WAIT`] after a refresh BUSY said took `waited`.
+pub(super) fn finish_refresh<D: DelayNs>(waited: Duration, delay: &mut D) {
+    if let Some(rest) = MIN_REFRESH_WAIT.checked_sub(waited) {
+        delay.delay_ms(rest.as_millis() as u32);
     }
 }

@@ -1,5 +1,6 @@
 //! Recording stand-ins for embedded-hal 1.0 SPI devices, pins and delays: what a panel driver
-//! sends, in order, split into commands and their data by the data/command line's level.
+//! sends, in order, split into commands and their data by the data/command line's level, or,
+//! for panels without one, into frames by the chip-select pins (named `cs-...`) held low.
 
 #![allow(dead_code)]
 
@@ -26,6 +27,11 @@ struct Log {
     pins: Vec<(String, bool)>,
     spi_fails: bool,
     busy_reads: u64,
+    /// Chip-select pins now low, and the bytes written while any was, one entry per frame
+    /// (from the first write after some went low until all are high again).
+    selected: Vec<String>,
+    frame_open: bool,
+    frames: Vec<(Vec<String>, Vec<u8>)>,
 }
 
 /// Everything the driver does, shared by the SPI device and pins made from it.
@@ -59,6 +65,11 @@ impl Wire {
         }
     }
 
+    /// What was written while chip selects were low: the selected pins (sorted) and the bytes.
+    pub fn frames(&self) -> Vec<(Vec<String>, Vec<u8>)> {
+        self.log().frames.clone()
+    }
+
     pub fn sent(&self) -> Vec<Sent> {
         self.log().sent.clone()
     }
@@ -86,6 +97,7 @@ impl Wire {
         let mut l = self.log();
         l.sent.clear();
         l.pins.clear();
+        l.frames.clear();
     }
 
     /// Every SPI write fails from now on, like a device that went away.
@@ -113,6 +125,18 @@ impl SpiDevice for Spi {
         for op in ops {
             match op {
                 Operation::Write(bytes) => {
+                    if !log.selected.is_empty() {
+                        if log.frame_open {
+                            if let Some(f) = log.frames.last_mut() {
+                                f.1.extend_from_slice(bytes);
+                            }
+                        } else {
+                            let mut who = log.selected.clone();
+                            who.sort();
+                            log.frames.push((who, bytes.to_vec()));
+                            log.frame_open = true;
+                        }
+                    }
                     if log.dc_high {
                         match log.sent.last_mut() {
                             Some(Sent::Data(d)) => d.extend_from_slice(bytes),
@@ -157,6 +181,14 @@ impl Pin {
         if self.name == "dc" {
             log.dc_high = high;
         } else {
+            if self.name.starts_with("cs-") {
+                log.selected.retain(|n| n != &self.name);
+                if !high {
+                    log.selected.push(self.name.clone());
+                } else if log.selected.is_empty() {
+                    log.frame_open = false;
+                }
+            }
             log.pins.push((self.name.clone(), high));
         }
     }
