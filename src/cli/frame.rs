@@ -293,14 +293,15 @@ pub fn run(
         };
         if report.reload && !stop.load(Ordering::Relaxed) {
             match load(config.as_deref(), &flags, threads_flag, defaults) {
-                Ok(mut l) => {
-                    l.settings.resume = report.resume;
-                    loaded = l;
-                    continue;
-                }
-                // The page checked the file before saving it; someone else changed it since.
-                Err(e) => break Err(e.context("the frame's settings changed and no longer work")),
+                Ok(l) => loaded = l,
+                // The page checked the file before saving it, so someone else changed it
+                // since: a frame on a wall keeps going with what it had.
+                Err(e) => eprintln!(
+                    "petal: the config no longer works ({e:#}); keeping the settings in use"
+                ),
             }
+            loaded.settings.resume = report.resume;
+            continue;
         }
         break Ok(report);
     };
