@@ -266,6 +266,8 @@ fn install_script_stages_binary_unit_and_config() {
         "SupplementaryGroups=video",
         "Restart=on-failure",
         "ExecStart=/usr/local/bin/petal $PETAL_OPTS frame --config /etc/petal/frame.toml",
+        // Settings saved from the control page or MQTT, under ProtectSystem=strict.
+        "ReadWritePaths=/etc/petal",
     ] {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
     }
