@@ -323,11 +323,16 @@ impl Controls {
         stop: &AtomicBool,
     ) -> Option<Waited> {
         let waited = self.handle_one(c, gallery, screen, stop);
+        self.announce(screen);
+        waited
+    }
+
+    /// Tells the caller what the commands have set (for the control page and MQTT).
+    fn announce<D: Display>(&self, screen: &mut Screen<D>) {
         (screen.events)(Event::Controls {
             paused: self.paused,
             on_screen: self.on_screen.as_deref(),
         });
-        waited
     }
 
     fn handle_one<D: Display>(
@@ -579,10 +584,7 @@ pub fn run_controlled<D: Display>(
             if let (true, Some(p)) = (screen.fast(), controls.on_screen.clone()) {
                 controls.show(&p, &mut screen, stop);
             }
-            (screen.events)(Event::Controls {
-                paused: controls.paused,
-                on_screen: controls.on_screen.as_deref(),
-            });
+            controls.announce(&mut screen);
             if let Waited::Stopped = wait_for_next(
                 started + settings.every,
                 settings.every,
@@ -722,10 +724,7 @@ pub fn run_controlled<D: Display>(
             report.pictures += 1;
             report.last_seed = Some(seed);
             controls.on_screen.clone_from(&saved);
-            (screen.events)(Event::Controls {
-                paused: controls.paused,
-                on_screen: controls.on_screen.as_deref(),
-            });
+            controls.announce(&mut screen);
             report.last_saved = saved;
             previous = Some(start_noise);
             if settings.cycles.is_some_and(|n| report.pictures >= n) {
