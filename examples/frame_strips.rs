@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         model_name: card.name.clone(),
         model_sha256: card.variant(DEFAULT_VARIANT)?.sha256.clone(),
         variant: DEFAULT_VARIANT.into(),
+        precision: Default::default(),
         sampler: "ddim".into(),
         steps: 10,
         spacing: "trailing".into(),

@@ -70,8 +70,11 @@ pub struct Cpu {
     pub core: String,
     /// Cores on the board; absent for generic machines.
     pub cores: Option<usize>,
-    /// Threads for tract's matrix products; absent: every core the machine has.
+    /// Pictures painted at once by `generate --count`; absent: every core the machine has.
     pub threads: Option<usize>,
+    /// Threads inside one step when one picture is painted (`frame`); absent: 1.
+    #[serde(default)]
+    pub step_threads: Option<usize>,
     /// Features from [`FEATURES`] that the core has.
     #[serde(default)]
     pub features: Vec<String>,
@@ -82,6 +85,9 @@ pub struct Cpu {
 pub struct BoardDefaults {
     /// Model variant (`f32`, `int8w`, `int8`).
     pub variant: String,
+    /// Float type tract computes in (`f32`, or `f16` where the core has fp16 arithmetic).
+    #[serde(default)]
+    pub precision: Option<String>,
     /// Sampler name, as `petal generate --sampler` takes it.
     pub sampler: String,
     /// Sampler steps.
@@ -160,6 +166,15 @@ impl Board {
             }
             _ => {}
         }
+        match (self.cpu.step_threads, self.cpu.cores) {
+            (Some(0), _) => return Err("cpu.step_threads must be at least 1".into()),
+            (Some(t), Some(c)) if t > c => {
+                return Err(format!(
+                    "cpu.step_threads = {t} is more than cpu.cores = {c}"
+                ))
+            }
+            _ => {}
+        }
         if let Some(f) = self
             .cpu
             .features
@@ -177,6 +192,21 @@ impl Board {
                 self.defaults.variant,
                 VARIANTS.join(", ")
             ));
+        }
+        if let Some(p) = &self.defaults.precision {
+            let precision = crate::denoiser::Precision::parse(p).map_err(|e| {
+                format!(
+                    "defaults.precision: {}",
+                    e.to_string().trim_start_matches("invalid setting: ")
+                )
+            })?;
+            if precision == crate::denoiser::Precision::F16
+                && !self.cpu.features.iter().any(|f| f == "fp16")
+            {
+                return Err(
+                    "defaults.precision \"f16\" needs a core with fp16 arithmetic: add \"fp16\" to cpu.features, or use \"f32\"".into(),
+                );
+            }
         }
         if self.defaults.sampler.trim().is_empty() {
             return Err("defaults.sampler must not be empty".into());
@@ -257,5 +287,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+        let e = Board::parse(
+            &good.replace("threads = 4", "threads = 4\nstep_threads = 0"),
+            "x",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cpu.step_threads"), "{e}");
+    }
+
+    #[test]
+    fn f16_precision_needs_an_fp16_core() {
+        let (_, pi5) = SHIPPED.iter().find(|(n, _)| *n == "rpi5").unwrap();
+        let b = Board::parse(pi5, "rpi5").unwrap();
+        assert_eq!(b.defaults.precision.as_deref(), Some("f16"));
+        let no_fp16 = pi5.replace(", \"fp16\"]", "]");
+        assert_ne!(
+            &no_fp16, pi5,
+            "the rpi5 profile lists fp16 as its last feature"
+        );
+        let e = Board::parse(&no_fp16, "x").unwrap_err().to_string();
+        assert!(e.contains("fp16") && e.contains("cpu.features"), "{e}");
+        let e = Board::parse(&pi5.replace("\"f16\"", "\"f8\""), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defaults.precision") && e.contains("f8"), "{e}");
     }
 }

@@ -5,24 +5,121 @@
 //! per-step planning or allocation of the plan happens.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
+use tract_onnx::tract_core::model::translator::Translate;
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::card::ModelCard;
 use crate::error::{Error, Result};
 use crate::sampler::{Denoiser, Prediction};
 
+/// The float type tract computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Half precision for the convolutions, matrix products and activations; the norms and
+    /// the attention softmax stay in f32, where f16's range and 11-bit mantissa would cost
+    /// the most. Fast only on cores with fp16 arithmetic (Cortex-A76 / Pi 5, A78AE / Orin);
+    /// elsewhere tract emulates it.
+    F16,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            _ => Err(Error::Invalid(format!(
+                "unknown precision {s:?}: use f32, or f16 on boards with fp16 arithmetic (Pi 5, Orin)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+/// Whether tract computes f16 natively on this CPU (else its f16 is a slow emulation). This
+/// is tract's own detection (the `asimdhp` flag of /proc/cpuinfo on Linux), so it says which
+/// kernels will run. Under qemu-user /proc/cpuinfo is the host's: `TRACT_CPU_AARCH64_KIND=a75`
+/// (an ARMv8.2 core, as the Pi 5's A76) makes tract use its fp16 kernels there.
+pub fn cpu_has_fp16() -> bool {
+    tract_linalg::has_fp16()
+}
+
+/// Nodes kept in f32 under [`Precision::F16`]:
+/// - GroupNorm's mean and variance over 128-1024 values and the softmax's exponentials. The
+///   recipe's exporter names them `*group_norm*` and `*softmax*`; tract keeps the ONNX name as
+///   the prefix of the nodes it expands them into.
+/// - The timestep embedding, from `t` up to its first matrix product: sin(t * f) for t up to
+///   999 needs more than f16's 11 bits (its spacing is 0.5 there).
+fn f32_nodes(model: &TypedModel, t_input: &str) -> TractResult<HashSet<usize>> {
+    let mut keep: HashSet<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| {
+            let name = n.name.to_ascii_lowercase();
+            name.contains("norm") || name.contains("softmax")
+        })
+        .map(|n| n.id)
+        .collect();
+    let is_product = |n: &TypedNode| {
+        let op = n.op.name();
+        op.contains("EinSum") || op.contains("MatMul") || op.contains("Conv")
+    };
+    let mut todo: Vec<usize> = model
+        .input_outlets()?
+        .iter()
+        .filter(|o| model.node(o.node).name == t_input)
+        .map(|o| o.node)
+        .collect();
+    while let Some(id) = todo.pop() {
+        for succ in model
+            .node(id)
+            .outputs
+            .iter()
+            .flat_map(|o| o.successors.iter())
+        {
+            if !is_product(model.node(succ.node)) && keep.insert(succ.node) {
+                todo.push(succ.node);
+            }
+        }
+    }
+    Ok(keep)
+}
+
 pub struct TractDenoiser {
     state: TypedSimpleState,
     image_shape: [usize; 4],
-    t_is_int: bool,
+    /// The input image's float type in the optimized graph (f16 under [`Precision::F16`]).
+    x_type: DatumType,
+    /// The timestep's type: int64 or a float, as the card says (f16 under f16).
+    t_type: DatumType,
     prediction: Prediction,
     pub load_time: Duration,
     pub optimize_time: Duration,
     pub node_count: usize,
+}
+
+/// One operator type's share of a step, from [`TractDenoiser::profile`].
+#[derive(Debug, Clone)]
+pub struct OpTime {
+    pub op: String,
+    /// Nodes of this type in the optimized graph.
+    pub nodes: usize,
+    /// Time in them per step (mean over the profiled runs).
+    pub per_step: Duration,
 }
 
 /// Facts about a loaded graph, for `petal info`.
@@ -165,11 +262,42 @@ fn load_inference_unguarded(bytes: &[u8], card: &ModelCard, what: &str) -> Resul
 impl TractDenoiser {
     /// Loads, checks and optimizes a model. `what` names it in errors ("emoji32 (int8w)").
     pub fn new(bytes: &[u8], card: &ModelCard, what: &str) -> Result<Self> {
+        Self::with_precision(bytes, card, what, Precision::F32)
+    }
+
+    /// [`TractDenoiser::new`], computing in `precision`. Inputs and outputs stay f32.
+    pub fn with_precision(
+        bytes: &[u8],
+        card: &ModelCard,
+        what: &str,
+        precision: Precision,
+    ) -> Result<Self> {
         let t0 = Instant::now();
         let model = load_inference(bytes, card, what)?;
-        let typed = into_typed(model, what)?;
+        let mut typed = into_typed(model, what)?;
         let load_time = t0.elapsed();
         check_output(&typed, card, what)?;
+        if precision == Precision::F16 {
+            typed = guarded(what, "converting the graph to f16", || {
+                let fail = |e: TractError| model_err(what, format!("f16 conversion failed: {e:#}"));
+                let keep = f32_nodes(&typed, &card.inputs.t.name).map_err(fail)?;
+                FloatPrecisionTranslator::with_filter(
+                    f32::datum_type(),
+                    f16::datum_type(),
+                    move |n| !keep.contains(&n.id),
+                )
+                .translate_model(&typed)
+                .map_err(fail)
+            })?;
+        }
+        // The graph's inputs are x, then t (checked against the card on load).
+        let input_type = |ix| -> Result<DatumType> {
+            Ok(typed
+                .input_fact(ix)
+                .map_err(|e| model_err(what, e))?
+                .datum_type)
+        };
+        let (x_type, t_type) = (input_type(0)?, input_type(1)?);
         let t1 = Instant::now();
         let (state, node_count) = guarded(what, "optimizing the graph", || {
             let optimized = typed
@@ -186,7 +314,8 @@ impl TractDenoiser {
         Ok(TractDenoiser {
             state,
             image_shape: [s[0], s[1], s[2], s[3]],
-            t_is_int: card.inputs.t.dtype == "int64",
+            x_type,
+            t_type,
             prediction: card.prediction,
             load_time,
             optimize_time,
@@ -194,20 +323,66 @@ impl TractDenoiser {
         })
     }
 
-    fn run(&mut self, x: &[f32], t: usize) -> TractResult<Vec<f32>> {
-        let x = Tensor::from_shape(&self.image_shape, x)?;
-        let t = if self.t_is_int {
-            tensor1(&[t as i64])
-        } else {
-            tensor1(&[t as f32])
-        };
+    fn inputs(&self, x: &[f32], t: usize) -> TractResult<TVec<TValue>> {
+        let x = Tensor::from_shape(&self.image_shape, x)?
+            .cast_to_dt(self.x_type)?
+            .into_owned();
+        // Timesteps are integers below 2^11, exact in every type they may be given as.
+        let t = tensor1(&[t as i64]).cast_to_dt(self.t_type)?.into_owned();
         // The input order of the ONNX graph is fixed by the recipe: x, then t.
-        let out = self.state.run(tvec![x.into_tvalue(), t.into_tvalue()])?;
+        Ok(tvec![x.into_tvalue(), t.into_tvalue()])
+    }
+
+    fn run(&mut self, x: &[f32], t: usize) -> TractResult<Vec<f32>> {
+        let inputs = self.inputs(x, t)?;
+        let out = self.state.run(inputs)?;
         Ok(out[0]
+            .cast_to::<f32>()?
             .to_plain_array_view::<f32>()?
             .iter()
             .copied()
             .collect())
+    }
+
+    /// Time spent per operator type over `runs` evaluations of one step (after one untimed
+    /// run), slowest first: where a step's time goes, for `petal bench --profile`.
+    pub fn profile(&mut self, x: &[f32], t: usize, runs: usize) -> Result<Vec<OpTime>> {
+        let fail = |e: TractError| Error::Model {
+            what: "profiling".into(),
+            msg: format!("{e:#}"),
+        };
+        let mut per_op = std::collections::BTreeMap::<String, (Duration, usize)>::new();
+        for run in 0..=runs {
+            let inputs = self.inputs(x, t).map_err(fail)?;
+            let mut seen = Vec::new();
+            self.state
+                .run_plan_with_eval(inputs, |ctx, state, node, input| {
+                    let t0 = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, state, node, input);
+                    seen.push((node.op().name().to_string(), t0.elapsed()));
+                    out
+                })
+                .map_err(fail)?;
+            if run == 0 {
+                continue;
+            }
+            for (name, took) in seen {
+                let entry = per_op.entry(name).or_default();
+                entry.0 += took;
+                entry.1 += 1;
+            }
+        }
+        let runs = runs.max(1) as u32;
+        let mut rows: Vec<OpTime> = per_op
+            .into_iter()
+            .map(|(op, (total, evals))| OpTime {
+                op,
+                nodes: evals / runs as usize,
+                per_step: total / runs,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.per_step.cmp(&a.per_step).then(a.op.cmp(&b.op)));
+        Ok(rows)
     }
 }
 

@@ -230,8 +230,13 @@ fn fails_cleanly(cmd: &mut Command, dir: &Path, needle: &str) {
 fn bad_settings_fail_with_one_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.png");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["--steps", "0"], "steps"),
+        (&["--precision", "f64"], "f64"),
+        (
+            &["--variant", "int8", "--precision", "f16"],
+            "--precision f32",
+        ),
         (&["--steps", "1001"], "1001"),
         (&["--sampler", "euler-magic"], "euler-magic"),
         (&["--variant", "fp4"], "fp4"),
@@ -389,6 +394,22 @@ fn broken_models_are_named() {
     generate_with(&m, out.path(), "card");
 }
 
+/// `petal bench ARGS --json`, which must succeed.
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = petal()
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn info_and_bench_run() {
     petal()
@@ -397,27 +418,16 @@ fn info_and_bench_run() {
         .success()
         .stdout(predicate::str::contains("emoji32"))
         .stdout(predicate::str::contains("Conv"));
-    let out = petal()
-        .args([
-            "bench",
-            "--variants",
-            "int8w",
-            "--thread-counts",
-            "1",
-            "--runs",
-            "2",
-            "--steps",
-            "2",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = bench_json(&[
+        "--variants",
+        "int8w",
+        "--thread-counts",
+        "1",
+        "--runs",
+        "2",
+        "--steps",
+        "2",
+    ]);
     let row = &rows[0];
     assert_eq!(row["variant"], "int8w");
     assert!(row["step_ms_median"].as_f64().unwrap() > 0.0);
@@ -428,6 +438,17 @@ fn info_and_bench_run() {
     ] {
         assert!(row[policy].as_f64().unwrap() > 0.0, "{policy}: {row}");
     }
+    // Where a step's time goes, per op type: the convolutions' matrix products lead.
+    let profile = bench_json(&["--variants", "f32", "--profile", "--runs", "2"]);
+    let ops = profile.as_array().expect("one row per op type");
+    assert!(ops.len() > 5, "{profile}");
+    assert!(
+        ops[0]["op"].as_str().unwrap().contains("MatMul"),
+        "slowest op: {}",
+        ops[0]
+    );
+    let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-6, "shares sum to {shares}");
 }
 
 /// Sizes that cannot finish are refused before any step runs: one clear line, a non-zero exit,
@@ -522,4 +543,50 @@ fn a_grid_painted_on_several_threads_is_the_same_grid() {
     assert_eq!(one, three, "tensors differ between 1 and 3 threads");
     assert_eq!(one_png, three_png);
     assert_ne!(one[0], one[1]);
+}
+
+fn read_params(png: &Path) -> petal::generate::GenerateParams {
+    let meta = petal::picture::read_png_text(png, "petal")
+        .unwrap()
+        .expect("metadata");
+    serde_json::from_str(&meta).unwrap()
+}
+
+#[test]
+fn step_threads_must_be_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = petal();
+    c.args(["--step-threads", "0", "generate", "--out"])
+        .arg(dir.path().join("x.png"));
+    fails_cleanly(&mut c, dir.path(), "--step-threads");
+}
+
+/// f16 is recorded in the picture and `--from` paints it again in f16. One step: tract
+/// emulates f16 on x86 (slow), and f16 vs f32 error is measured in tests/precision.rs.
+#[test]
+fn precision_is_recorded_and_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f16, again, f32) = (
+        dir.path().join("f16.png"),
+        dir.path().join("again.png"),
+        dir.path().join("f32.png"),
+    );
+    generate(
+        &f16,
+        &["--steps", "1", "--precision", "f16", "--size", "32"],
+    )
+    .success();
+    let params = read_params(&f16);
+    assert_eq!(params.precision, petal::denoiser::Precision::F16);
+    petal()
+        .args(["generate", "--from"])
+        .arg(&f16)
+        .arg("--out")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&f16).unwrap(), std::fs::read(&again).unwrap());
+    generate(&f32, &["--steps", "1", "--size", "32"]).success();
+    let params = read_params(&f32);
+    assert_eq!(params.precision, petal::denoiser::Precision::F32);
 }

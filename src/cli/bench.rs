@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use petal::denoiser::{with_threads, TractDenoiser};
+use petal::denoiser::{with_threads, Precision, TractDenoiser};
 use petal::generate::{generate, generate_parallel, GenerateParams, NoProgress};
 use petal::model::Model;
 use petal::picture::Filter;
@@ -23,6 +23,9 @@ pub struct BenchArgs {
     /// Comma-separated variants to time.
     #[arg(long, default_value = "f32,int8w,int8")]
     pub variants: String,
+    /// Float type tract computes in: f32, or f16 (fast on cores with fp16 arithmetic).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     /// Comma-separated thread counts (default: 1 and the cores there are).
     #[arg(long)]
     pub thread_counts: Option<String>,
@@ -37,6 +40,18 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Instead of timing pictures: time per operator type within one step, per variant
+    /// (one thread, `--runs` steps at the first timestep).
+    #[arg(long)]
+    pub profile: bool,
+    /// tract's gate for threading a matrix product: at least this many panels (tract's
+    /// default 64). For measuring whether threads inside a step can pay.
+    #[arg(long, value_name = "PANELS")]
+    pub tract_panel_threshold: Option<usize>,
+    /// tract's gate for threading element-wise work: at least this many elements (default
+    /// 32768).
+    #[arg(long, value_name = "ELEMENTS")]
+    pub tract_element_threshold: Option<usize>,
     /// Internal: time one configuration in this process and print one JSON row.
     #[arg(long, hide = true, num_args = 2, value_names = ["VARIANT", "THREADS"])]
     pub one: Option<Vec<String>>,
@@ -45,6 +60,8 @@ pub struct BenchArgs {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BenchRow {
     pub variant: String,
+    #[serde(default)]
+    pub precision: Precision,
     pub threads: usize,
     pub load_ms: f64,
     pub optimize_ms: f64,
@@ -76,15 +93,19 @@ pub fn run(args: BenchArgs, threads: Option<usize>, quiet: bool) -> anyhow::Resu
         bail!("--runs must be at least 1");
     }
     let model = Model::resolve(args.model.as_deref())?;
+    let precision = Precision::parse(&args.precision)?;
     if let Some(one) = &args.one {
         let threads: usize = one[1].parse().context("--one THREADS")?;
-        let row = bench_one(&model, &args, &one[0], threads)?;
+        let row = bench_one(&model, &args, &one[0], threads, precision)?;
         println!("{}", serde_json::to_string(&row)?);
         return Ok(());
     }
     let variants: Vec<String> = parse_list(&args.variants, "--variants")?;
     for v in &variants {
         model.card.variant(v)?;
+    }
+    if args.profile {
+        return profile(&model, &variants, precision, args.runs, args.json);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts: Vec<usize> = match (&args.thread_counts, threads) {
@@ -109,9 +130,16 @@ pub fn run(args: BenchArgs, threads: Option<usize>, quiet: bool) -> anyhow::Resu
                 .args(["--runs", &args.runs.to_string()])
                 .args(["--sampler", &args.sampler])
                 .args(["--steps", &args.steps.to_string()])
+                .args(["--precision", precision.name()])
                 .args(["--one", v, &t.to_string()]);
             if let Some(m) = &args.model {
                 cmd.args(["--model", m]);
+            }
+            if let Some(n) = args.tract_panel_threshold {
+                cmd.args(["--tract-panel-threshold", &n.to_string()]);
+            }
+            if let Some(n) = args.tract_element_threshold {
+                cmd.args(["--tract-element-threshold", &n.to_string()]);
             }
             let out = cmd.output().context("running a benchmark child process")?;
             if !out.status.success() {
@@ -136,15 +164,17 @@ fn bench_one(
     args: &BenchArgs,
     variant: &str,
     threads: usize,
+    precision: Precision,
 ) -> anyhow::Result<BenchRow> {
     let card = &model.card;
     let bytes = model.variant_bytes(variant)?;
-    let what = format!("{} ({variant})", card.name);
+    let what = format!("{} ({variant}, {})", card.name, precision.name());
     let params = GenerateParams {
         model: args.model.clone(),
         model_name: card.name.clone(),
         model_sha256: card.variant(variant)?.sha256.clone(),
         variant: variant.into(),
+        precision,
         sampler: args.sampler.clone(),
         steps: args.steps,
         spacing: DEFAULT_SPACING.into(),
@@ -158,8 +188,14 @@ fn bench_one(
         petal_version: env!("CARGO_PKG_VERSION").into(),
     };
     params.validate(card)?;
+    if let Some(n) = args.tract_panel_threshold {
+        tract_linalg::multithread::set_threading_panel_threshold(n);
+    }
+    if let Some(n) = args.tract_element_threshold {
+        tract_linalg::multithread::set_threading_element_threshold(n);
+    }
     with_threads(threads, || -> anyhow::Result<BenchRow> {
-        let mut d = TractDenoiser::new(&bytes, card, &what)?;
+        let mut d = TractDenoiser::with_precision(&bytes, card, &what, precision)?;
         let x = petal::noise::gaussian(&mut petal::noise::rngs(7).0, card.image_len());
         let t_max = card.schedule.num_timesteps - 1;
         // Two untimed runs: first-call allocations and cache warm-up are not a step's cost.
@@ -184,11 +220,12 @@ fn bench_one(
             ..params.clone()
         };
         let t0 = Instant::now();
-        let make = || TractDenoiser::new(&bytes, card, &what);
+        let make = || TractDenoiser::with_precision(&bytes, card, &what, precision);
         generate_parallel(make, threads, card, &grid, None, &mut NoProgress)?;
         let per_thread_pps = grid.count as f64 / t0.elapsed().as_secs_f64();
         Ok(BenchRow {
             variant: variant.into(),
+            precision,
             threads,
             load_ms: d.load_time.as_secs_f64() * 1e3,
             optimize_ms: d.optimize_time.as_secs_f64() * 1e3,
@@ -205,6 +242,69 @@ fn bench_one(
     })
 }
 
+#[derive(Debug, Serialize)]
+struct ProfileRow {
+    variant: String,
+    op: String,
+    nodes: usize,
+    ms_per_step: f64,
+    share: f64,
+}
+
+/// `bench --profile`: where one step's time goes, per operator type, for each variant.
+fn profile(
+    model: &Model,
+    variants: &[String],
+    precision: Precision,
+    runs: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let card = &model.card;
+    let mut rows = Vec::new();
+    for v in variants {
+        let bytes = model.variant_bytes(v)?;
+        let what = format!("{} ({v}, {})", card.name, precision.name());
+        let mut d = TractDenoiser::with_precision(&bytes, card, &what, precision)?;
+        let x = petal::noise::gaussian(&mut petal::noise::rngs(7).0, card.image_len());
+        let ops = d.profile(&x, card.schedule.num_timesteps - 1, runs)?;
+        let total: f64 = ops.iter().map(|o| o.per_step.as_secs_f64()).sum();
+        for o in ops {
+            let ms = o.per_step.as_secs_f64() * 1e3;
+            rows.push(ProfileRow {
+                variant: v.clone(),
+                op: o.op,
+                nodes: o.nodes,
+                ms_per_step: ms,
+                share: if total > 0.0 { ms / 1e3 / total } else { 0.0 },
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "model {} — time per operator type in one step ({}, 1 thread, mean of {runs} steps)",
+        model.origin(),
+        precision.name()
+    );
+    println!(
+        "{:8} {:28} {:>6} {:>10} {:>7}",
+        "variant", "operator", "nodes", "ms/step", "share"
+    );
+    for r in &rows {
+        println!(
+            "{:8} {:28} {:>6} {:>10.3} {:>6.1}%",
+            r.variant,
+            r.op,
+            r.nodes,
+            r.ms_per_step,
+            r.share * 100.0
+        );
+    }
+    Ok(())
+}
+
 /// Peak resident set size of this process (Linux: VmHWM).
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -215,9 +315,10 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn print_table(model: &Model, rows: &[BenchRow]) {
     println!(
-        "model {} — per-step latency over timesteps spread across the schedule; image = {} x {} steps;\n\
+        "model {} ({}) — per-step latency over timesteps spread across the schedule; image = {} x {} steps;\n\
          pictures/s with the threads inside each step (st) and with one picture per thread (pt, generate --count)",
         model.origin(),
+        rows.first().map_or("f32", |r| r.precision.name()),
         rows.first().map_or("", |r| r.sampler.as_str()),
         rows.first().map_or(0, |r| r.steps)
     );

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use petal::denoiser::{with_threads, TractDenoiser};
+use petal::denoiser::{with_threads, Precision, TractDenoiser};
 use petal::display::AnyDisplay;
 use petal::frame::config::Sources;
 use petal::frame::settings_edit::{PageSettings, SettingsSaver, Validator};
@@ -123,6 +123,7 @@ impl FrameArgs {
             gallery_size: self.gallery_size,
             model: self.sampling.model.clone(),
             variant: self.sampling.variant.clone(),
+            precision: self.sampling.precision.clone(),
             sampler: self.sampling.sampler.clone(),
             steps: self.sampling.steps,
             spacing: self.sampling.spacing.clone(),
@@ -152,11 +153,16 @@ fn params_for(
         .or_else(|| defaults.variant.clone())
         .unwrap_or_else(|| DEFAULT_VARIANT.to_string());
     let sha = card.variant(&variant)?.sha256.clone();
+    let precision = match &o.precision {
+        Some(p) => Precision::parse(p)?,
+        None => defaults.precision.unwrap_or_default(),
+    };
     Ok(GenerateParams {
         model: o.model.clone(),
         model_name: card.name.clone(),
         model_sha256: sha,
         variant,
+        precision,
         sampler: o
             .sampler
             .clone()
@@ -214,6 +220,8 @@ fn resolve(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    // A frame paints one picture at a time: `threads` caps the threads inside its steps.
+    let threads = super::step_threads(defaults, threads);
     let model = Model::resolve(options.model.as_deref())?;
     let params = params_for(&options, &model, defaults)?;
     frame::check(&settings, &params, &model.card)?;
@@ -361,7 +369,7 @@ fn run_once(
         }
     };
 
-    let what = format!("{} ({})", card.name, params.variant);
+    let what = super::model_label(&card.name, &params.variant, params.precision, quiet);
     let bytes = model.variant_bytes(&params.variant)?;
     if !quiet {
         eprintln!(
@@ -381,7 +389,7 @@ fn run_once(
         log_event(e, quiet);
     };
     let report = with_threads(*threads, || -> petal::Result<_> {
-        let mut denoiser = TractDenoiser::new(&bytes, card, &what)?;
+        let mut denoiser = TractDenoiser::with_precision(&bytes, card, &what, params.precision)?;
         frame::run_controlled(
             settings,
             params,

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use petal::denoiser::{with_threads, TractDenoiser};
+use petal::denoiser::{with_threads, Precision, TractDenoiser};
 use petal::generate::{generate_parallel, GenerateParams, Progress};
 use petal::model::{Model, DEFAULT_VARIANT};
 use petal::picture::{self, Filter, METADATA_KEY};
@@ -66,6 +66,13 @@ fn params_from(
         .unwrap_or_else(|| DEFAULT_VARIANT.to_string());
     let sha = card.variant(&variant)?.sha256.clone();
     let b = base.as_ref();
+    let precision = match &args.sampling.precision {
+        Some(p) => Precision::parse(p)?,
+        None => b
+            .map(|b| b.precision)
+            .or(defaults.precision)
+            .unwrap_or_default(),
+    };
     let filter = match &args.filter {
         Some(f) => f.parse::<Filter>()?,
         None => b.map_or(Filter::Nearest, |b| b.filter),
@@ -79,6 +86,7 @@ fn params_from(
         model_name: card.name.clone(),
         model_sha256: sha,
         variant,
+        precision,
         sampler: args
             .sampling
             .sampler
@@ -193,7 +201,7 @@ pub fn run(
         Some(p) => Some(noise::read_npy(Path::new(p), chw, Some(params.count))?),
         None => None,
     };
-    let what = format!("{} ({})", card.name, params.variant);
+    let what = super::model_label(&card.name, &params.variant, params.precision, quiet);
     let bytes = model.variant_bytes(&params.variant)?;
     if !quiet {
         eprintln!(
@@ -214,10 +222,11 @@ pub fn run(
         strip: args.steps_strip.as_ref().map(|_| Vec::new()),
     };
     // Several pictures with a deterministic sampler: one picture per core, each denoiser on one
-    // thread (the executor below is per thread). Otherwise tract's matmuls use `threads`.
-    let images = with_threads(threads, || {
+    // thread (the executor below belongs to this thread only). One picture at a time: its
+    // steps use the step threads.
+    let images = with_threads(super::step_threads(defaults, threads), || {
         generate_parallel(
-            || TractDenoiser::new(&bytes, card, &what),
+            || TractDenoiser::with_precision(&bytes, card, &what, params.precision),
             threads,
             card,
             &params,

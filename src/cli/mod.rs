@@ -6,6 +6,7 @@ mod info;
 mod sampling;
 
 use clap::{Parser, Subcommand};
+use petal::denoiser::Precision;
 
 const START_HERE: &str = "\
 Start here:
@@ -26,9 +27,15 @@ pub struct Cli {
     /// No progress bar and no messages except errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Threads for tract's matrix products (default: the cores there are).
+    /// Cores petal may use: `generate --count N` paints up to this many pictures at once
+    /// (default: the cores there are).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Threads inside one sampler step, where one picture is painted at a time (`frame`,
+    /// `generate --count 1`); at most --threads. Default 1: a step of this small model does
+    /// not split well (2 threads were slower than 1 on a 2-core x86, see README).
+    #[arg(long, global = true, value_name = "N")]
+    pub step_threads: Option<usize>,
     /// Board profile whose defaults to use (threads, variant, sampler, steps): a name from
     /// `petal boards` or a path to a profile .toml. Flags given explicitly still win.
     #[arg(long, global = true, value_name = "NAME|FILE")]
@@ -55,7 +62,10 @@ pub enum Command {
 #[derive(Debug, Default, Clone)]
 pub struct Defaults {
     pub threads: Option<usize>,
+    /// `--step-threads`, else the board's `cpu.step_threads`.
+    pub step_threads: Option<usize>,
     pub variant: Option<String>,
+    pub precision: Option<Precision>,
     pub sampler: Option<String>,
     pub steps: Option<usize>,
 }
@@ -68,15 +78,47 @@ impl Defaults {
         let b = petal::board::Board::resolve(spec)?;
         Ok(Defaults {
             threads: b.cpu.threads,
+            step_threads: b.cpu.step_threads,
             variant: Some(b.defaults.variant),
+            precision: b
+                .defaults
+                .precision
+                .as_deref()
+                .map(Precision::parse)
+                .transpose()?,
             sampler: Some(b.defaults.sampler),
             steps: Some(b.defaults.steps),
         })
     }
 }
 
+/// How a model is named in messages ("emoji32 (int8w)", "emoji32 (int8w, f16)"). Warns once
+/// where f16 was asked for on a core that only emulates it.
+/// Threads inside one step when a single picture is painted: the step-thread setting, at
+/// most the cores petal may use.
+fn step_threads(defaults: &Defaults, threads: usize) -> usize {
+    defaults.step_threads.unwrap_or(1).min(threads).max(1)
+}
+
+fn model_label(name: &str, variant: &str, precision: Precision, quiet: bool) -> String {
+    if precision == Precision::F32 {
+        return format!("{name} ({variant})");
+    }
+    if !quiet && !petal::denoiser::cpu_has_fp16() {
+        eprintln!(
+            "petal: this CPU has no fp16 arithmetic, so f16 is emulated and slower than f32 here \
+             (it pays on a Pi 5 or a Jetson Orin); use --precision f32"
+        );
+    }
+    format!("{name} ({variant}, {})", precision.name())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let defaults = Defaults::from_board(cli.board.as_deref())?;
+    let mut defaults = Defaults::from_board(cli.board.as_deref())?;
+    defaults.step_threads = cli.step_threads.or(defaults.step_threads);
+    if defaults.step_threads == Some(0) {
+        anyhow::bail!("--step-threads must be at least 1");
+    }
     let threads = match cli.threads.or(defaults.threads) {
         Some(0) => anyhow::bail!("--threads must be at least 1"),
         Some(n) => n,

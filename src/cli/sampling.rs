@@ -11,6 +11,9 @@ pub struct SamplingArgs {
     /// f32, int8w (weight-only int8, the default) or int8 (integer compute).
     #[arg(long)]
     pub variant: Option<String>,
+    /// Float type tract computes in: f32, or f16 on cores with fp16 arithmetic (Pi 5, Orin).
+    #[arg(long)]
+    pub precision: Option<String>,
     /// ddpm, ddim, dpmpp-2m or dpmpp-3m.
     #[arg(long)]
     pub sampler: Option<String>,

@@ -59,6 +59,8 @@ pub struct FrameOptions {
     pub gallery_size: Option<u32>,
     pub model: Option<String>,
     pub variant: Option<String>,
+    /// "f32" or "f16" (cores with fp16 arithmetic).
+    pub precision: Option<String>,
     pub sampler: Option<String>,
     pub steps: Option<usize>,
     pub spacing: Option<String>,
@@ -137,7 +139,7 @@ impl FrameOptions {
             emerging => "emerging", caption => "caption", quiet_hours => "quiet-hours",
             fit => "fit", filter => "filter", background => "background", gallery => "gallery",
             keep => "keep", keep_bytes => "keep-bytes", gallery_size => "gallery-size",
-            model => "model", variant => "variant", sampler => "sampler", steps => "steps",
+            model => "model", variant => "variant", precision => "precision", sampler => "sampler", steps => "steps",
             spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
             retry => "retry", buttons => "buttons", buttons_gpiochip => "buttons-gpiochip",
             http => "http", http_token_file => "http-token-file", mqtt => "mqtt",

@@ -73,6 +73,7 @@ pub fn params(card: &ModelCard, sampler: &str, steps: usize) -> GenerateParams {
         model_name: card.name.clone(),
         model_sha256: "test".into(),
         variant: "test".into(),
+        precision: Default::default(),
         sampler: sampler.into(),
         steps,
         spacing: "trailing".into(),
