@@ -220,7 +220,17 @@ fn boards_lists_all_and_prints_one() {
     for (name, _) in SHIPPED {
         expect = expect.and(predicate::str::contains(name)).boxed();
     }
-    petal().arg("boards").assert().success().stdout(expect);
+    let out = petal().arg("boards").assert().success().stdout(expect);
+    // Each board's row names its precision: f16 where the profile computes in it.
+    let list = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for b in Board::shipped().unwrap() {
+        let row = list
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(b.name.as_str()))
+            .unwrap();
+        let precision = b.defaults.precision.as_deref().unwrap_or("f32");
+        assert!(row.split_whitespace().any(|w| w == precision), "{row}");
+    }
     let out = petal().args(["boards", "rpi5"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();

@@ -19,8 +19,16 @@ pub fn run(args: BoardsArgs) -> anyhow::Result<()> {
     }
     let boards = Board::shipped()?;
     println!(
-        "{:<18} {:<30} {:>5} {:>7} {:<19} {:<7} {:<8} {:>5}  display",
-        "board", "target", "cores", "threads", "features", "variant", "sampler", "steps"
+        "{:<18} {:<30} {:>5} {:>7} {:<19} {:<7} {:<9} {:<8} {:>5}  display",
+        "board",
+        "target",
+        "cores",
+        "threads",
+        "features",
+        "variant",
+        "precision",
+        "sampler",
+        "steps"
     );
     for b in &boards {
         let opt = |n: Option<usize>| n.map_or_else(|| "all".to_string(), |n| n.to_string());
@@ -30,13 +38,14 @@ pub fn run(args: BoardsArgs) -> anyhow::Result<()> {
             b.cpu.features.join(",")
         };
         println!(
-            "{:<18} {:<30} {:>5} {:>7} {:<19} {:<7} {:<8} {:>5}  {}",
+            "{:<18} {:<30} {:>5} {:>7} {:<19} {:<7} {:<9} {:<8} {:>5}  {}",
             b.name,
             b.build.target,
             opt(b.cpu.cores),
             opt(b.cpu.threads),
             features,
             b.defaults.variant,
+            b.defaults.precision.as_deref().unwrap_or("f32"),
             b.defaults.sampler,
             b.defaults.steps,
             b.defaults.display
