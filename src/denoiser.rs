@@ -101,6 +101,9 @@ fn f32_nodes(model: &TypedModel, t_input: &str) -> TractResult<HashSet<usize>> {
 
 pub struct TractDenoiser {
     state: TypedSimpleState,
+    /// The optimized graph (packed weights included) that `state` runs: shared by every
+    /// denoiser [`SharedPlan::spawn`] makes from it.
+    plan: Arc<TypedRunnableModel>,
     image_shape: [usize; 4],
     /// The input image's float type in the optimized graph (f16 under [`Precision::F16`]).
     x_type: DatumType,
@@ -110,6 +113,39 @@ pub struct TractDenoiser {
     pub load_time: Duration,
     pub optimize_time: Duration,
     pub node_count: usize,
+}
+
+/// A loaded, optimized graph that any thread can start a [`TractDenoiser`] from: tract's plan is
+/// immutable and shared, each denoiser owns only its run state (activations, scratch).
+#[derive(Clone)]
+pub struct SharedPlan {
+    plan: Arc<TypedRunnableModel>,
+    image_shape: [usize; 4],
+    x_type: DatumType,
+    t_type: DatumType,
+    prediction: Prediction,
+    node_count: usize,
+}
+
+impl SharedPlan {
+    /// A denoiser of its own (no load or optimization: those times are zero).
+    pub fn spawn(&self) -> Result<TractDenoiser> {
+        let state = self
+            .plan
+            .spawn()
+            .map_err(|e| model_err("the shared plan", e))?;
+        Ok(TractDenoiser {
+            state,
+            plan: self.plan.clone(),
+            image_shape: self.image_shape,
+            x_type: self.x_type,
+            t_type: self.t_type,
+            prediction: self.prediction,
+            load_time: Duration::ZERO,
+            optimize_time: Duration::ZERO,
+            node_count: self.node_count,
+        })
+    }
 }
 
 /// One operator type's share of a step, from [`TractDenoiser::profile`].
@@ -299,7 +335,7 @@ impl TractDenoiser {
         };
         let (x_type, t_type) = (input_type(0)?, input_type(1)?);
         let t1 = Instant::now();
-        let (state, node_count) = guarded(what, "optimizing the graph", || {
+        let (state, plan, node_count) = guarded(what, "optimizing the graph", || {
             let optimized = typed
                 .into_optimized()
                 .map_err(|e| model_err(what, format!("optimization failed: {e:#}")))?;
@@ -307,12 +343,13 @@ impl TractDenoiser {
             let plan: Arc<TypedRunnableModel> =
                 optimized.into_runnable().map_err(|e| model_err(what, e))?;
             let state = plan.spawn().map_err(|e| model_err(what, e))?;
-            Ok((state, node_count))
+            Ok((state, plan, node_count))
         })?;
         let optimize_time = t1.elapsed();
         let s = &card.inputs.x.shape;
         Ok(TractDenoiser {
             state,
+            plan,
             image_shape: [s[0], s[1], s[2], s[3]],
             x_type,
             t_type,
@@ -321,6 +358,19 @@ impl TractDenoiser {
             optimize_time,
             node_count,
         })
+    }
+
+    /// The loaded graph, to make more denoisers from without loading it again: one per thread
+    /// for pictures painted in parallel, sharing the packed weights.
+    pub fn share(&self) -> SharedPlan {
+        SharedPlan {
+            plan: self.plan.clone(),
+            image_shape: self.image_shape,
+            x_type: self.x_type,
+            t_type: self.t_type,
+            prediction: self.prediction,
+            node_count: self.node_count,
+        }
     }
 
     fn inputs(&self, x: &[f32], t: usize) -> TractResult<TVec<TValue>> {

@@ -8,9 +8,11 @@ pub const MAX_SIDE: u32 = 16384;
 /// is a misread sysfs file or a typo, not a screen.
 pub const MAX_FRAMEBUFFER_BYTES: u64 = 1 << 30;
 
-/// What one more tract state for the 32 px model adds to the resident set: 43 MB measured
-/// (peak RSS of `generate --count 32` on 1 and 2 threads, x86-64, int8w), rounded up.
-pub const DENOISER_STATE_BYTES: u64 = 48 << 20;
+/// What one more tract state for the 32 px model adds to the resident set now that the threads
+/// share one optimized plan (its packed weights): 6.6 MB measured (peak RSS of `generate
+/// --count 32` on 1 and 2 threads, x86-64, int8w: 62.5 and 69.1 MB; 43 MB when each thread
+/// loaded its own), with margin for the allocator's per-thread arenas.
+pub const DENOISER_STATE_BYTES: u64 = 16 << 20;
 
 /// How many pictures may be painted side by side: at most `wanted`, at least 1, and no more
 /// tract states than fit in what the budget leaves after the run's own buffers (`needed`), so a

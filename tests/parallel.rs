@@ -124,3 +124,24 @@ fn a_failing_worker_fails_the_run() {
     .unwrap_err();
     assert!(e.to_string().contains("no model"), "{e}");
 }
+
+/// Denoisers spawned from one loaded plan (one per thread in `generate --count`) predict
+/// exactly what the denoiser that loaded it does, each from its own state.
+#[test]
+fn denoisers_from_a_shared_plan_predict_like_their_source() {
+    let model = petal::model::Model::embedded().unwrap();
+    let bytes = model.variant_bytes("int8w").unwrap();
+    let mut source = petal::denoiser::TractDenoiser::new(&bytes, &model.card, "int8w").unwrap();
+    let shared = source.share();
+    let x: Vec<f32> = (0..model.card.image_len())
+        .map(|i| ((i % 17) as f32 / 8.0) - 1.0)
+        .collect();
+    let want = source.predict(&x, 700).unwrap();
+    let (mut a, mut b) = (shared.spawn().unwrap(), shared.spawn().unwrap());
+    assert_eq!(a.predict(&x, 700).unwrap(), want);
+    // Interleaved calls: the two states do not share activations.
+    let other = b.predict(&vec![0.0; x.len()], 10).unwrap();
+    assert_eq!(a.predict(&x, 700).unwrap(), want);
+    assert_ne!(other, want);
+    assert_eq!(b.predict(&x, 700).unwrap(), want);
+}

@@ -224,9 +224,11 @@ pub fn run(
     // Several pictures with a deterministic sampler: one picture per core, each denoiser on one
     // thread (the executor below belongs to this thread only). One picture at a time: its
     // steps use the step threads.
+    // The graph is loaded and optimized once; each thread runs its own state of it.
+    let shared = TractDenoiser::with_precision(&bytes, card, &what, params.precision)?.share();
     let images = with_threads(super::step_threads(defaults, threads), || {
         generate_parallel(
-            || TractDenoiser::with_precision(&bytes, card, &what, params.precision),
+            || shared.spawn(),
             threads,
             card,
             &params,
