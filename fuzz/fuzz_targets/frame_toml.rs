@@ -22,11 +22,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let variant = options.variant.clone().unwrap_or_else(|| "int8w".into());
+    // An unknown precision is an error the frame reports at start; nothing further to check.
+    let precision = match options
+        .precision
+        .as_deref()
+        .map(petal::denoiser::Precision::parse)
+    {
+        Some(Err(_)) => return,
+        Some(Ok(p)) => p,
+        None => Default::default(),
+    };
     let params = GenerateParams {
         model: None,
         model_name: model.card.name.clone(),
         model_sha256: String::new(),
         variant,
+        precision,
         sampler: options.sampler.clone().unwrap_or_else(|| "dpmpp-2m".into()),
         steps: options.steps.unwrap_or(20),
         spacing: options.spacing.clone().unwrap_or_else(|| "trailing".into()),
