@@ -92,14 +92,14 @@ impl Defaults {
     }
 }
 
-/// How a model is named in messages ("emoji32 (int8w)", "emoji32 (int8w, f16)"). Warns once
-/// where f16 was asked for on a core that only emulates it.
 /// Threads inside one step when a single picture is painted: the step-thread setting, at
 /// most the cores petal may use.
 fn step_threads(defaults: &Defaults, threads: usize) -> usize {
     defaults.step_threads.unwrap_or(1).min(threads).max(1)
 }
 
+/// How a model is named in messages ("emoji32 (int8w)", "emoji32 (int8w, f16)"). Warns once
+/// where f16 was asked for on a core that only emulates it.
 fn model_label(name: &str, variant: &str, precision: Precision, quiet: bool) -> String {
     if precision == Precision::F32 {
         return format!("{name} ({variant})");
