@@ -213,25 +213,15 @@ fn bench_one(
         let t0 = Instant::now();
         generate(&mut d, card, &params, None, &mut NoProgress)?;
         let image_ms = t0.elapsed().as_secs_f64() * 1e3;
-        // A grid of four pictures per thread, as `generate --count` paints it, one denoiser
-        // per thread. The denoisers are loaded before the clock starts, as `image_ms` leaves
-        // out loading: both policies are timed painting only (a run's load and optimize time
-        // are reported on their own).
+        // A grid of four pictures per thread, as `generate --count` paints it: one state per
+        // thread of the plan loaded above, so both policies are timed painting only (a run's
+        // load and optimize time are reported on their own).
         let grid = GenerateParams {
             count: 4 * threads,
             ..params.clone()
         };
-        let loaded = (0..threads)
-            .map(|_| TractDenoiser::with_precision(&bytes, card, &what, precision))
-            .collect::<petal::Result<Vec<_>>>()?;
-        let loaded = std::sync::Mutex::new(loaded);
-        let make = || {
-            let taken = loaded.lock().ok().and_then(|mut l| l.pop());
-            match taken {
-                Some(d) => Ok(d),
-                None => TractDenoiser::with_precision(&bytes, card, &what, precision),
-            }
-        };
+        let shared = d.share();
+        let make = || shared.spawn();
         let t0 = Instant::now();
         generate_parallel(make, threads, card, &grid, None, &mut NoProgress)?;
         let per_thread_pps = grid.count as f64 / t0.elapsed().as_secs_f64();
