@@ -24,7 +24,7 @@ fn rss_kb() -> u64 {
         .expect("VmRSS")
 }
 
-fn soak(denoiser: &mut dyn Denoiser, steps: usize, warm: u64, cycles: u64) -> (u64, u64) {
+fn soak(denoiser: &mut (dyn Denoiser + Send), steps: usize, warm: u64, cycles: u64) -> (u64, u64) {
     let card = card();
     let dir = tempfile::tempdir().unwrap();
     let shown = dir.path().join("shown");
@@ -38,7 +38,7 @@ fn soak(denoiser: &mut dyn Denoiser, steps: usize, warm: u64, cycles: u64) -> (u
     };
     let p = params(&card, "ddim", steps);
     let stop = AtomicBool::new(false);
-    let run = |n: u64, denoiser: &mut dyn Denoiser| {
+    let run = |n: u64, denoiser: &mut (dyn Denoiser + Send)| {
         let s = settings(&toml(n));
         let spec: DisplaySpec = s.display.clone();
         let mut open = move || -> petal::Result<AnyDisplay> { spec.open() };

@@ -6,15 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use petal::denoiser::{with_threads, Precision, TractDenoiser};
+use petal::denoiser::{Precision, TractDenoiser};
 use petal::display::AnyDisplay;
 use petal::frame::config::Sources;
 use petal::frame::settings_edit::{PageSettings, SettingsSaver, Validator};
 use petal::frame::status::FrameState;
-use petal::frame::{self, Event, FrameOptions, FrameSettings};
+use petal::frame::{self, Event, FrameOptions, FrameSettings, Painters};
 use petal::generate::GenerateParams;
+use petal::limits;
 use petal::model::{Model, DEFAULT_VARIANT};
 use petal::picture::Filter;
+use petal::sampler::Denoiser;
 use petal::Error;
 
 use super::generate::{DEFAULT_SAMPLER, DEFAULT_SPACING, DEFAULT_STEPS};
@@ -186,7 +188,10 @@ struct Loaded {
     options: FrameOptions,
     sources: Sources,
     settings: FrameSettings,
+    /// Painting threads: a glide's in-between pictures are painted this many at once.
     threads: usize,
+    /// tract's threads inside one step of each painting thread.
+    step_threads: usize,
     model: Model,
     params: GenerateParams,
 }
@@ -220,8 +225,7 @@ fn resolve(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // A frame paints one picture at a time: `threads` caps the threads inside its steps.
-    let threads = super::step_threads(defaults, threads);
+    let step_threads = super::step_threads(defaults, threads);
     let model = Model::resolve(options.model.as_deref())?;
     let params = params_for(&options, &model, defaults)?;
     frame::check(&settings, &params, &model.card)?;
@@ -230,6 +234,7 @@ fn resolve(
         sources,
         settings,
         threads,
+        step_threads,
         model,
         params,
     })
@@ -343,6 +348,7 @@ fn run_once(
     let Loaded {
         settings,
         threads,
+        step_threads,
         model,
         params,
         ..
@@ -388,19 +394,35 @@ fn run_once(
         observe_page(page_state, &e);
         log_event(e, quiet);
     };
-    let report = with_threads(*threads, || -> petal::Result<_> {
-        let mut denoiser = TractDenoiser::with_precision(&bytes, card, &what, params.precision)?;
-        frame::run_controlled(
-            settings,
-            params,
-            card,
-            &mut denoiser,
-            &mut open,
-            stop,
-            inbox,
-            &mut events,
-        )
-    })?;
+    let mut denoiser = TractDenoiser::with_precision(&bytes, card, &what, params.precision)?;
+    // Only a glide has pictures to paint side by side; each more thread holds a tract state.
+    let wanted = if settings.morph > 0 {
+        (*threads).min(settings.morph + 1)
+    } else {
+        1
+    };
+    let painting = limits::affordable_workers(
+        wanted,
+        limits::memory_budget(),
+        params.memory_needed(card),
+        limits::DENOISER_STATE_BYTES,
+    );
+    let plan = denoiser.share();
+    let mut more = (1..painting)
+        .map(|_| plan.spawn())
+        .collect::<petal::Result<Vec<_>>>()?;
+    let mut all: Vec<&mut (dyn Denoiser + Send)> = vec![&mut denoiser];
+    all.extend(more.iter_mut().map(|d| d as &mut (dyn Denoiser + Send)));
+    let report = frame::run_painters(
+        settings,
+        params,
+        card,
+        Painters::new(all, *step_threads),
+        &mut open,
+        stop,
+        inbox,
+        &mut events,
+    )?;
     if !quiet {
         let mut line = format!(
             "petal frame: {} after {} picture{}, {} frames shown",
@@ -450,11 +472,11 @@ fn log_event(e: Event, quiet: bool) {
             saved,
         } => match saved {
             Some(p) => eprintln!(
-                "petal: seed {seed} in {:.1} s, kept as {}",
+                "petal: seed {seed} in {:.2} s, kept as {}",
                 paint_time.as_secs_f64(),
                 p.display()
             ),
-            None => eprintln!("petal: seed {seed} in {:.1} s", paint_time.as_secs_f64()),
+            None => eprintln!("petal: seed {seed} in {:.2} s", paint_time.as_secs_f64()),
         },
         Event::QuietHours { started: true } => eprintln!("petal: quiet hours"),
         Event::QuietHours { started: false } => eprintln!("petal: quiet hours over"),

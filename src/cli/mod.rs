@@ -27,8 +27,8 @@ pub struct Cli {
     /// No progress bar and no messages except errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Cores petal may use: `generate --count N` paints up to this many pictures at once
-    /// (default: the cores there are).
+    /// Cores petal may use: `generate --count N` paints up to this many pictures at once, and
+    /// `frame` as many in-between pictures of a glide (default: the cores there are).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
     /// Threads inside one sampler step, where one picture is painted at a time (`frame`,

@@ -4,8 +4,9 @@
 //! The loop never dies of a display: a failing display is retried with a doubling wait and
 //! reported through [`Event`]s. It stops within a tick (50 ms) of `stop` being set, also in the
 //! middle of a picture (the sampler's progress callback checks it), and leaves no partial
-//! file: every write is a temp file and a rename. Nothing grows per picture: the denoiser,
-//! the buffers and the display are reused, and only the previous picture's noise is kept.
+//! file: every write is a temp file and a rename. Nothing grows per picture: the denoisers,
+//! the buffers and the display are reused; the previous picture's noise and at most one show
+//! painted ahead ([`painter`]) are kept.
 
 pub mod buttons;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod morph;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+pub mod painter;
 pub mod settings_edit;
 pub mod status;
 pub mod when;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use crate::card::ModelCard;
+use crate::denoiser::with_threads;
 use crate::display::compose::compose;
 use crate::display::scale::Layout;
 use crate::display::Display;
@@ -35,10 +38,12 @@ use crate::generate::{generate, GenerateParams, Progress};
 use crate::noise;
 use crate::picture::tensor_to_rgb;
 use crate::sampler::Denoiser;
+use painter::{picture_of, Job, Show};
 
 pub use config::{FrameOptions, FrameSettings};
 pub use control::{Command, Inbox, Remote};
 pub use gallery::Gallery;
+pub use painter::Painters;
 
 /// How often waits look at the stop flag and at a display waiting to be retried.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -111,7 +116,8 @@ pub struct Report {
     /// Time of the pictures shown emerging (painting and showing), for frames per second.
     pub emerging_time: Duration,
     pub morph_frames: u64,
-    /// Time of the in-between pictures (painting and showing).
+    /// Time of the in-between pictures on the screen (they play at the pace one thread
+    /// paints them).
     pub morph_time: Duration,
     pub display_failures: u64,
     /// Set when `stop` ended the run (rather than `cycles`).
@@ -502,8 +508,89 @@ impl<D: Display> Progress for Steps<'_, '_, D> {
     }
 }
 
-fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
-    tensor_to_rgb(x, card.channels, card.resolution, card.value_range)
+/// The next picture to paint: its seed (the next of a fixed sequence, or a random one) and
+/// start noise, gliding from `glide_from` when given.
+fn job_for(
+    next_seed: &mut Option<u64>,
+    params: &GenerateParams,
+    card: &ModelCard,
+    glide_from: Option<Vec<f32>>,
+    morph: usize,
+) -> Job {
+    let seed = match *next_seed {
+        Some(s) => {
+            *next_seed = Some(s.wrapping_add(1));
+            s
+        }
+        // Short random seeds are easier to read off a caption and type back in.
+        None => u64::from(rand::random::<u32>()),
+    };
+    let mut p = params.clone();
+    p.seed = seed;
+    p.init_noise = None;
+    let start = {
+        let (mut rng, _) = noise::rngs(seed);
+        noise::gaussian(&mut rng, card.image_len())
+    };
+    Job {
+        params: p,
+        seed,
+        start,
+        glide_from,
+        morph,
+    }
+}
+
+/// Paints `job`'s picture on the first painter while the screen shows its x0 predictions;
+/// returns the show and the number of steps shown.
+fn paint_emerging<D: Display>(
+    job: Job,
+    painters: &mut Painters,
+    screen: &mut Screen<D>,
+    card: &ModelCard,
+    stop: &AtomicBool,
+) -> Result<(Show, u64)> {
+    let t0 = Instant::now();
+    let step_threads = painters.step_threads();
+    let mut steps = Steps {
+        stop,
+        screen: Some(screen),
+        card,
+        shown: 0,
+    };
+    let denoiser = painters.first();
+    let mut out = with_threads(step_threads, || {
+        generate(
+            denoiser,
+            card,
+            &job.params,
+            Some(vec![job.start.clone()]),
+            &mut steps,
+        )
+    })?;
+    let x = out.pop().ok_or_else(painter::lost)?;
+    let show = Show {
+        picture: picture_of(&x, card)?,
+        glide: Vec::new(),
+        glide_pace: Duration::ZERO,
+        paint_time: t0.elapsed(),
+        job,
+    };
+    Ok((show, steps.shown))
+}
+
+/// Waits until `until`, ticking the screen; false when the run is ending.
+fn pause_until<D: Display>(until: Instant, screen: &mut Screen<D>, stop: &AtomicBool) -> bool {
+    loop {
+        if screen.ending(stop) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep(TICK.min(until - now));
+    }
 }
 
 /// Runs the frame until `settings.cycles` pictures are done or `stop` is set.
@@ -514,7 +601,7 @@ pub fn run<D: Display>(
     settings: &FrameSettings,
     params: &GenerateParams,
     card: &ModelCard,
-    denoiser: &mut dyn Denoiser,
+    denoiser: &mut (dyn Denoiser + Send),
     open: &mut dyn FnMut() -> Result<D>,
     stop: &AtomicBool,
     events: &mut dyn FnMut(Event),
@@ -529,7 +616,23 @@ pub fn run_controlled<D: Display>(
     settings: &FrameSettings,
     params: &GenerateParams,
     card: &ModelCard,
-    denoiser: &mut dyn Denoiser,
+    denoiser: &mut (dyn Denoiser + Send),
+    open: &mut dyn FnMut() -> Result<D>,
+    stop: &AtomicBool,
+    inbox: &Inbox,
+    events: &mut dyn FnMut(Event),
+) -> Result<Report> {
+    let painters = Painters::one(denoiser);
+    run_painters(settings, params, card, painters, open, stop, inbox, events)
+}
+
+/// [`run_controlled`] with several painting threads: a glide's pictures are painted at once.
+#[allow(clippy::too_many_arguments)]
+pub fn run_painters<D: Display>(
+    settings: &FrameSettings,
+    params: &GenerateParams,
+    card: &ModelCard,
+    painters: Painters,
     open: &mut dyn FnMut() -> Result<D>,
     stop: &AtomicBool,
     inbox: &Inbox,
@@ -577,179 +680,197 @@ pub fn run_controlled<D: Display>(
     // The previous picture's start noise, for morphing from it.
     let mut previous: Option<Vec<f32>> = None;
     let mut quiet = false;
-    let result = (|| -> Result<()> {
-        if let Some(started) = settings.resume.as_ref().and_then(|r| r.last_start) {
-            // The display was opened again: a fast one gets the picture back (a panel still
-            // shows it); the next one comes when it is due under the new interval.
-            if let (true, Some(p)) = (screen.fast(), controls.on_screen.clone()) {
-                controls.show(&p, &mut screen, stop);
+    // Tells a painting that is no longer wanted (the run ends) to stop.
+    let cancel = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        // The painters, unless they are painting the next picture ahead (`ahead`).
+        let mut home = Some(painters);
+        let mut ahead: Option<std::thread::ScopedJoinHandle<'_, (Painters, Result<Show>)>> = None;
+        let result = (|| -> Result<()> {
+            if let Some(started) = settings.resume.as_ref().and_then(|r| r.last_start) {
+                // The display was opened again: a fast one gets the picture back (a panel still
+                // shows it); the next one comes when it is due under the new interval.
+                if let (true, Some(p)) = (screen.fast(), controls.on_screen.clone()) {
+                    controls.show(&p, &mut screen, stop);
+                }
+                controls.announce(&mut screen);
+                if let Waited::Stopped = wait_for_next(
+                    started + settings.every,
+                    settings.every,
+                    stop,
+                    &mut screen,
+                    inbox,
+                    &mut controls,
+                    gallery,
+                ) {
+                    report.stopped = true;
+                    return Ok(());
+                }
             }
-            controls.announce(&mut screen);
-            if let Waited::Stopped = wait_for_next(
-                started + settings.every,
-                settings.every,
-                stop,
-                &mut screen,
-                inbox,
-                &mut controls,
-                gallery,
-            ) {
-                report.stopped = true;
-                return Ok(());
-            }
-        }
-        loop {
-            if screen.ending(stop) {
-                report.stopped = true;
-                return Ok(());
-            }
-            if settings.cycles.is_some_and(|n| report.pictures >= n) {
-                return Ok(());
-            }
-            let now = settings.clock.now();
-            let clock_set = when::clock_is_set(&now);
-            if !clock_set && !clock_warned {
-                clock_warned = true;
-                (screen.events)(Event::ClockNotSet);
-            }
-            if let Some(q) = settings.quiet_hours.filter(|_| clock_set) {
-                if q.contains_time(&now) {
-                    if !quiet {
-                        quiet = true;
-                        (screen.events)(Event::QuietHours { started: true });
-                    }
-                    // No refresh at all, not even of a picture a failing display missed;
-                    // of the commands, only shutdown and pause mean something now.
-                    while let Some(c) = inbox.poll() {
-                        if matches!(c, Command::Shutdown | Command::Pause | Command::Reload) {
-                            if let Some(Waited::Stopped) =
-                                controls.handle(c, gallery, &mut screen, stop)
-                            {
-                                report.stopped = true;
-                                return Ok(());
+            loop {
+                if screen.ending(stop) {
+                    report.stopped = true;
+                    return Ok(());
+                }
+                if settings.cycles.is_some_and(|n| report.pictures >= n) {
+                    return Ok(());
+                }
+                let now = settings.clock.now();
+                let clock_set = when::clock_is_set(&now);
+                if !clock_set && !clock_warned {
+                    clock_warned = true;
+                    (screen.events)(Event::ClockNotSet);
+                }
+                if let Some(q) = settings.quiet_hours.filter(|_| clock_set) {
+                    if q.contains_time(&now) {
+                        if !quiet {
+                            quiet = true;
+                            (screen.events)(Event::QuietHours { started: true });
+                        }
+                        // No refresh at all, not even of a picture a failing display missed;
+                        // of the commands, only shutdown and pause mean something now.
+                        while let Some(c) = inbox.poll() {
+                            if matches!(c, Command::Shutdown | Command::Pause | Command::Reload) {
+                                if let Some(Waited::Stopped) =
+                                    controls.handle(c, gallery, &mut screen, stop)
+                                {
+                                    report.stopped = true;
+                                    return Ok(());
+                                }
                             }
                         }
+                        std::thread::sleep(TICK);
+                        continue;
+                    } else if quiet {
+                        quiet = false;
+                        (screen.events)(Event::QuietHours { started: false });
                     }
-                    std::thread::sleep(TICK);
-                    continue;
-                } else if quiet {
-                    quiet = false;
-                    (screen.events)(Event::QuietHours { started: false });
                 }
-            }
-            let started = Instant::now();
-            last_start = Some(started);
-            let seed = match next_seed {
-                Some(s) => {
-                    next_seed = Some(s.wrapping_add(1));
-                    s
-                }
-                // Short random seeds are easier to read off a caption and type back in.
-                None => u64::from(rand::random::<u32>()),
-            };
-            let mut p = params.clone();
-            p.seed = seed;
-            p.init_noise = None;
-            let start_noise = {
-                let (mut rng, _) = noise::rngs(seed);
-                noise::gaussian(&mut rng, card.image_len())
-            };
-
-            // A slow panel (e-paper) would spend minutes and wear on in-between pictures:
-            // it cuts from one picture to the next.
-            let morphing = settings.morph > 0 && previous.is_some() && screen.fast();
-            if let (true, Some(prev)) = (morphing, previous.as_ref()) {
-                for k in 1..=settings.morph {
-                    if screen.ending(stop) {
-                        break;
+                let started = Instant::now();
+                last_start = Some(started);
+                // A slow panel (e-paper) would spend minutes and wear on in-between pictures:
+                // it cuts from one picture to the next.
+                let morphing = settings.morph > 0 && previous.is_some() && screen.fast();
+                let painted_ahead = match ahead.take() {
+                    Some(h) => {
+                        let (p, r) = h.join().map_err(|_| painter::lost())?;
+                        home = Some(p);
+                        Some(r?)
                     }
+                    None => None,
+                };
+                let painters = home.as_mut().ok_or_else(painter::lost)?;
+                let mut emerged = 0;
+                let show = match painted_ahead {
+                    Some(show) => show,
+                    None => {
+                        let from = previous.clone().filter(|_| morphing);
+                        let job = job_for(&mut next_seed, params, card, from, settings.morph);
+                        if settings.emerging && !morphing && screen.fast() {
+                            let (show, shown) =
+                                paint_emerging(job, painters, &mut screen, card, stop)?;
+                            emerged = shown;
+                            show
+                        } else {
+                            painter::paint(job, painters, card, stop, &cancel)?
+                        }
+                    }
+                };
+                // The next picture is painted while this one shows (its glide included), unless it
+                // will be shown emerging: then its painting is the show, and waits for its time.
+                let last = settings.cycles.is_some_and(|n| report.pictures + 1 >= n);
+                let glides = settings.morph > 0 && screen.fast();
+                let emerges = settings.emerging && !glides && screen.fast();
+                if !last && !emerges {
+                    let from = Some(show.job.start.clone()).filter(|_| glides);
+                    let job = job_for(&mut next_seed, params, card, from, settings.morph);
+                    let mut p = home.take().ok_or_else(painter::lost)?;
+                    let cancel = &cancel;
+                    ahead = Some(scope.spawn(move || {
+                        let r = painter::paint(job, &mut p, card, stop, cancel);
+                        (p, r)
+                    }));
+                }
+                if morphing && !show.glide.is_empty() {
                     let t0 = Instant::now();
-                    let x = morph::slerp(prev, &start_noise, morph::position(k, settings.morph));
-                    let mut steps = Steps::<D> {
+                    for (k, frame) in show.glide.iter().enumerate() {
+                        if !pause_until(t0 + show.glide_pace * k as u32, &mut screen, stop) {
+                            break;
+                        }
+                        if screen.present(frame, None) {
+                            report.morph_frames += 1;
+                        }
+                        screen.tick();
+                    }
+                    pause_until(
+                        t0 + show.glide_pace * show.glide.len() as u32,
+                        &mut screen,
                         stop,
-                        screen: None,
-                        card,
-                        shown: 0,
-                    };
-                    let out = generate(denoiser, card, &p, Some(vec![x]), &mut steps)?;
-                    let img = picture_of(&out[0], card)?;
-                    if screen.present(&img, None) {
-                        report.morph_frames += 1;
-                        report.morph_time += t0.elapsed();
-                    }
-                    screen.tick();
+                    );
+                    report.morph_time += t0.elapsed();
                 }
-            }
 
-            let emerging = settings.emerging && !morphing && screen.fast();
-            let t0 = Instant::now();
-            let mut steps = Steps {
-                stop,
-                screen: emerging.then_some(&mut screen),
-                card,
-                shown: 0,
-            };
-            let out = generate(denoiser, card, &p, None, &mut steps)?;
-            let emerged = steps.shown;
-            let picture = picture_of(&out[0], card)?;
-            let now = settings.clock.now();
-            let caption = settings.caption.then(|| {
-                if when::clock_is_set(&now) {
-                    format!("{}  seed {seed}", when::local_stamp(&now))
-                } else {
-                    format!("seed {seed}")
-                }
-            });
-            screen.present_final(picture.clone(), caption, stop);
-            if emerging && emerged > 0 {
-                report.emerging_frames += emerged;
-                report.emerging_time += t0.elapsed();
-            }
-            let paint_time = started.elapsed();
-            let saved = match &settings.gallery {
-                Some(g) => match g.save(&picture, &p, &now) {
-                    Ok(path) => Some(path),
-                    Err(e) => {
-                        (screen.events)(Event::GalleryFailed { error: &e });
-                        None
+                let seed = show.job.seed;
+                let now = settings.clock.now();
+                let caption = settings.caption.then(|| {
+                    if when::clock_is_set(&now) {
+                        format!("{}  seed {seed}", when::local_stamp(&now))
+                    } else {
+                        format!("seed {seed}")
                     }
-                },
-                None => None,
-            };
-            (screen.events)(Event::Picture {
-                seed,
-                paint_time,
-                saved: saved.as_deref(),
-            });
-            report.pictures += 1;
-            report.last_seed = Some(seed);
-            controls.on_screen.clone_from(&saved);
-            controls.announce(&mut screen);
-            report.last_saved = saved;
-            previous = Some(start_noise);
-            if settings.cycles.is_some_and(|n| report.pictures >= n) {
-                return Ok(());
+                });
+                screen.present_final(show.picture.clone(), caption, stop);
+                if emerged > 0 {
+                    report.emerging_frames += emerged;
+                    report.emerging_time += show.paint_time;
+                }
+                let saved = match &settings.gallery {
+                    Some(g) => match g.save(&show.picture, &show.job.params, &now) {
+                        Ok(path) => Some(path),
+                        Err(e) => {
+                            (screen.events)(Event::GalleryFailed { error: &e });
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                (screen.events)(Event::Picture {
+                    seed,
+                    paint_time: show.paint_time,
+                    saved: saved.as_deref(),
+                });
+                report.pictures += 1;
+                report.last_seed = Some(seed);
+                controls.on_screen.clone_from(&saved);
+                controls.announce(&mut screen);
+                report.last_saved = saved;
+                previous = Some(show.job.start);
+                if settings.cycles.is_some_and(|n| report.pictures >= n) {
+                    return Ok(());
+                }
+                let deadline = started + settings.every;
+                if let Waited::Stopped = wait_for_next(
+                    deadline,
+                    settings.every,
+                    stop,
+                    &mut screen,
+                    inbox,
+                    &mut controls,
+                    gallery,
+                ) {
+                    report.stopped = true;
+                    return Ok(());
+                }
+                if controls.on_screen != report.last_saved {
+                    // `Previous` put an older picture up: the next one cuts to it rather than
+                    // gliding from a picture that is no longer on the screen.
+                    previous = None;
+                }
             }
-            let deadline = started + settings.every;
-            if let Waited::Stopped = wait_for_next(
-                deadline,
-                settings.every,
-                stop,
-                &mut screen,
-                inbox,
-                &mut controls,
-                gallery,
-            ) {
-                report.stopped = true;
-                return Ok(());
-            }
-            if controls.on_screen != report.last_saved {
-                // `Previous` put an older picture up: the next one cuts to it rather than
-                // gliding from a picture that is no longer on the screen.
-                previous = None;
-            }
-        }
-    })();
+        })();
+        cancel.store(true, Ordering::Relaxed);
+        result
+    });
     report.frames_shown = screen.shown;
     report.display_failures = screen.failures;
     report.shutdown = controls.shutdown;
