@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use super::screen::Screen;
 use crate::card::ModelCard;
 use crate::denoiser::with_threads;
+use crate::display::Display;
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateParams, Progress};
+use crate::noise;
 use crate::picture::tensor_to_rgb;
 use crate::sampler::Denoiser;
 
@@ -222,4 +225,102 @@ fn paint_all(
 
 pub(super) fn lost() -> Error {
     Error::Invalid("a painting thread stopped unexpectedly".into())
+}
+
+/// The sampler's progress: stops on request, and shows the x0 prediction on fast displays.
+struct Steps<'s, 'a, D: Display> {
+    stop: &'s AtomicBool,
+    screen: Option<&'s mut Screen<'a, D>>,
+    card: &'s ModelCard,
+    shown: u64,
+}
+
+impl<D: Display> Progress for Steps<'_, '_, D> {
+    fn step(&mut self, _image: usize, _step: usize, _steps: usize, x0: &[f32]) -> Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        if let Some(screen) = self.screen.as_deref_mut() {
+            if screen.ending(self.stop) {
+                return Err(Error::Interrupted);
+            }
+            let c = self.card;
+            let img = tensor_to_rgb(x0, c.channels, c.resolution, c.value_range)?;
+            if screen.present(&img, None) {
+                self.shown += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The next picture to paint: its seed (the next of a fixed sequence, or a random one) and
+/// start noise, gliding from `glide_from` when given.
+pub(super) fn job_for(
+    next_seed: &mut Option<u64>,
+    params: &GenerateParams,
+    card: &ModelCard,
+    glide_from: Option<Vec<f32>>,
+    morph: usize,
+) -> Job {
+    let seed = match *next_seed {
+        Some(s) => {
+            *next_seed = Some(s.wrapping_add(1));
+            s
+        }
+        // Short random seeds are easier to read off a caption and type back in.
+        None => u64::from(rand::random::<u32>()),
+    };
+    let mut p = params.clone();
+    p.seed = seed;
+    p.init_noise = None;
+    let start = {
+        let (mut rng, _) = noise::rngs(seed);
+        noise::gaussian(&mut rng, card.image_len())
+    };
+    Job {
+        params: p,
+        seed,
+        start,
+        glide_from,
+        morph,
+    }
+}
+
+/// Paints `job`'s picture on the first painter while the screen shows its x0 predictions;
+/// returns the show and the number of steps shown.
+pub(super) fn paint_emerging<D: Display>(
+    job: Job,
+    painters: &mut Painters,
+    screen: &mut Screen<D>,
+    card: &ModelCard,
+    stop: &AtomicBool,
+) -> Result<(Show, u64)> {
+    let t0 = Instant::now();
+    let step_threads = painters.step_threads();
+    let mut steps = Steps {
+        stop,
+        screen: Some(screen),
+        card,
+        shown: 0,
+    };
+    let denoiser = painters.first();
+    let mut out = with_threads(step_threads, || {
+        generate(
+            denoiser,
+            card,
+            &job.params,
+            Some(vec![job.start.clone()]),
+            &mut steps,
+        )
+    })?;
+    let x = out.pop().ok_or_else(lost)?;
+    let show = Show {
+        picture: picture_of(&x, card)?,
+        glide: Vec::new(),
+        glide_pace: Duration::ZERO,
+        paint_time: t0.elapsed(),
+        job,
+    };
+    Ok((show, steps.shown))
 }
