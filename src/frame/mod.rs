@@ -33,7 +33,7 @@ use crate::display::Display;
 use crate::error::{Error, Result};
 use crate::generate::GenerateParams;
 use crate::sampler::Denoiser;
-use painter::{job_for, paint_emerging, Show};
+use painter::{job_for, Studio};
 use screen::{pause_until, Screen};
 use steering::{wait_for_next, Controls, Waited};
 
@@ -248,9 +248,7 @@ pub fn run_painters<D: Display>(
     // Tells a painting that is no longer wanted (the run ends) to stop.
     let cancel = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
-        // The painters, unless they are painting the next picture ahead (`ahead`).
-        let mut home = Some(painters);
-        let mut ahead: Option<std::thread::ScopedJoinHandle<'_, (Painters, Result<Show>)>> = None;
+        let mut studio = Studio::open(scope, painters, card, stop, &cancel);
         let result = (|| -> Result<()> {
             if let Some(started) = settings.resume.as_ref().and_then(|r| r.last_start) {
                 // The display was opened again: a fast one gets the picture back (a panel still
@@ -316,30 +314,18 @@ pub fn run_painters<D: Display>(
                 // A slow panel (e-paper) would spend minutes and wear on in-between pictures:
                 // it cuts from one picture to the next.
                 let morphing = settings.morph > 0 && previous.is_some() && screen.fast();
-                let painted_ahead = match ahead.take() {
-                    Some(h) => {
-                        let (p, r) = h.join().map_err(|_| painter::lost())?;
-                        home = Some(p);
-                        Some(r?)
-                    }
-                    None => None,
-                };
-                let painters = home.as_mut().ok_or_else(painter::lost)?;
                 let mut emerged = 0;
-                let show = match painted_ahead {
-                    Some(show) => show,
-                    None => {
-                        let from = previous.clone().filter(|_| morphing);
-                        let job = job_for(&mut next_seed, params, card, from, settings.morph);
-                        if settings.emerging && !morphing && screen.fast() {
-                            let (show, shown) =
-                                paint_emerging(job, painters, &mut screen, card, stop)?;
-                            emerged = shown;
-                            show
-                        } else {
-                            painter::paint(job, painters, card, stop, &cancel)?
-                        }
-                    }
+                let show = if studio.pending() {
+                    // Painted while the last picture showed (or still being painted).
+                    studio.receive(&mut screen, stop, &cancel, card)?.0
+                } else {
+                    let from = previous.clone().filter(|_| morphing);
+                    let job = job_for(&mut next_seed, params, card, from, settings.morph);
+                    let emerging = settings.emerging && !morphing && screen.fast();
+                    studio.order(job, emerging)?;
+                    let (show, shown) = studio.receive(&mut screen, stop, &cancel, card)?;
+                    emerged = shown;
+                    show
                 };
                 // The next picture is painted while this one shows (its glide included), unless it
                 // will be shown emerging: then its painting is the show, and waits for its time.
@@ -349,12 +335,7 @@ pub fn run_painters<D: Display>(
                 if !last && !emerges {
                     let from = Some(show.job.start.clone()).filter(|_| glides);
                     let job = job_for(&mut next_seed, params, card, from, settings.morph);
-                    let mut p = home.take().ok_or_else(painter::lost)?;
-                    let cancel = &cancel;
-                    ahead = Some(scope.spawn(move || {
-                        let r = painter::paint(job, &mut p, card, stop, cancel);
-                        (p, r)
-                    }));
+                    studio.order(job, false)?;
                 }
                 if morphing && !show.glide.is_empty() {
                     let t0 = Instant::now();

@@ -1,16 +1,23 @@
-//! The frame's painting: a picture and the in-between pictures of its glide are painted as one
-//! [`Show`], on as many threads as the frame was given, and — unless the picture is shown
-//! emerging, which is the painting itself — while the previous picture is still on the screen.
-//! The display loop then only plays the show back when it is due, so commands and a failing
-//! display are answered during painting too, and a `Next` finds its picture ready.
+//! The frame's painting threads. They start with the run and live as long as it does (a
+//! thread per picture would take tract's per-thread scratch and the allocator's arenas with it
+//! each time, and resident memory crept up by ~1 MB every few hundred pictures). The lead
+//! painter takes [`Job`]s and delivers [`Show`]s: a picture and the in-between pictures of its
+//! glide, painted side by side with the helpers, the other painting threads. Unless the
+//! picture is shown emerging — then its painting is the show and the lead sends each step's
+//! prediction to the screen as it goes — the display loop orders the next picture as soon as
+//! it has one to show, and plays it back when it is due: commands and a failing display are
+//! answered during painting, and a `Next` finds its picture ready.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
 use super::screen::Screen;
+use super::TICK;
 use crate::card::ModelCard;
 use crate::denoiser::with_threads;
 use crate::display::Display;
@@ -55,15 +62,6 @@ impl<'a> Painters<'a> {
     pub fn threads(&self) -> usize {
         self.denoisers.len()
     }
-
-    /// The first painting thread's denoiser (for a picture shown emerging, painted live).
-    pub(super) fn first(&mut self) -> &mut (dyn Denoiser + Send) {
-        &mut *self.denoisers[0]
-    }
-
-    pub(super) fn step_threads(&self) -> usize {
-        self.step_threads
-    }
 }
 
 /// What to paint for one picture.
@@ -93,33 +91,248 @@ pub(super) struct Show {
     pub paint_time: Duration,
 }
 
+pub(super) fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
+    tensor_to_rgb(x, card.channels, card.resolution, card.value_range)
+}
+
+pub(super) fn lost() -> Error {
+    Error::Invalid("a painting thread stopped unexpectedly".into())
+}
+
 /// Ends a painting when the frame stops, or when the frame no longer wants it (`cancel`).
-pub(super) struct Cancellable<'a> {
-    pub stop: &'a AtomicBool,
-    pub cancel: &'a AtomicBool,
+struct Cancellable<'a> {
+    stop: &'a AtomicBool,
+    cancel: &'a AtomicBool,
+    /// Where each step's prediction goes, for a picture shown emerging.
+    steps: Option<&'a SyncSender<Delivery>>,
 }
 
 impl Progress for Cancellable<'_> {
-    fn step(&mut self, _: usize, _: usize, _: usize, _: &[f32]) -> Result<()> {
+    fn step(&mut self, _: usize, _: usize, _: usize, x0: &[f32]) -> Result<()> {
         if self.stop.load(Ordering::Relaxed) || self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
+        }
+        if let Some(to_screen) = self.steps {
+            // The display loop has gone: the run is ending.
+            to_screen
+                .send(Delivery::Step(x0.to_vec()))
+                .map_err(|_| Error::Interrupted)?;
         }
         Ok(())
     }
 }
 
-pub(super) fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
-    tensor_to_rgb(x, card.channels, card.resolution, card.value_range)
+/// What the lead painter sends the display loop.
+enum Delivery {
+    /// A step's x0 prediction of a picture shown emerging.
+    Step(Vec<f32>),
+    Show(Box<Result<Show>>),
 }
 
-/// Paints `job`'s glide and picture, spread over the painters' threads.
-pub(super) fn paint(
-    job: Job,
-    painters: &mut Painters,
-    card: &ModelCard,
-    stop: &AtomicBool,
-    cancel: &AtomicBool,
-) -> Result<Show> {
+/// A show's start noises, for whichever painting thread is free: each takes the next index.
+struct ShowWork {
+    starts: Vec<Mutex<Option<Vec<f32>>>>,
+    next: AtomicUsize,
+    params: GenerateParams,
+}
+
+impl ShowWork {
+    /// The next start noise nobody has taken, with its index.
+    fn take(&self) -> Option<(usize, Vec<f32>)> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let start = self.starts.get(i)?.lock().ok()?.take()?;
+        Some((i, start))
+    }
+}
+
+/// A task's picture (or why not), and the time it took.
+type Painted = (usize, Result<Vec<f32>>, Duration);
+
+/// What the painting threads share: the run's stop flags and the card.
+#[derive(Clone, Copy)]
+struct Shared<'r> {
+    card: &'r ModelCard,
+    stop: &'r AtomicBool,
+    cancel: &'r AtomicBool,
+    step_threads: usize,
+}
+
+impl Shared<'_> {
+    /// Carries `start` to a picture with `params`, ending early when the run ends; `steps`
+    /// gets each step's prediction.
+    fn carry(
+        &self,
+        denoiser: &mut (dyn Denoiser + Send),
+        params: &GenerateParams,
+        start: Vec<f32>,
+        steps: Option<&SyncSender<Delivery>>,
+    ) -> Result<Vec<f32>> {
+        let mut progress = Cancellable {
+            stop: self.stop,
+            cancel: self.cancel,
+            steps,
+        };
+        generate(
+            denoiser,
+            self.card,
+            params,
+            Some(vec![start]),
+            &mut progress,
+        )?
+        .pop()
+        .ok_or_else(lost)
+    }
+}
+
+/// The display loop's side of the painting threads.
+pub(super) struct Studio {
+    orders: Sender<(Job, bool)>,
+    deliveries: Receiver<Delivery>,
+    /// A show ordered and not yet received.
+    pending: bool,
+}
+
+impl Studio {
+    /// Starts the painting threads in `scope`: they end when the studio is dropped (after the
+    /// show they are painting, which `cancel` cuts short).
+    pub(super) fn open<'scope, 'p: 'scope, 'r: 'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        painters: Painters<'p>,
+        card: &'r ModelCard,
+        stop: &'r AtomicBool,
+        cancel: &'r AtomicBool,
+    ) -> Studio {
+        let shared = Shared {
+            card,
+            stop,
+            cancel,
+            step_threads: painters.step_threads,
+        };
+        let (orders, lead_orders) = channel::<(Job, bool)>();
+        // One delivery in flight: the lead paints an emerging picture no faster than the
+        // screen shows its steps.
+        let (lead_deliveries, deliveries) = sync_channel::<Delivery>(1);
+        let (done, lead_done) = channel::<Painted>();
+        let mut denoisers = painters.denoisers.into_iter();
+        let lead = denoisers.next();
+        let mut helpers = Vec::new();
+        for denoiser in denoisers {
+            let (work, helper_work) = channel::<Arc<ShowWork>>();
+            helpers.push(work);
+            let done = done.clone();
+            scope.spawn(move || {
+                with_threads(shared.step_threads, || {
+                    help(denoiser, shared, &helper_work, &done)
+                })
+            });
+        }
+        drop(done);
+        scope.spawn(move || {
+            let Some(lead) = lead else { return };
+            with_threads(shared.step_threads, || {
+                let crew = Crew {
+                    helpers,
+                    done: lead_done,
+                };
+                while let Ok((job, emerging)) = lead_orders.recv() {
+                    let show = if emerging {
+                        paint_emerging(job, lead, shared, &lead_deliveries)
+                    } else {
+                        paint(job, lead, shared, &crew)
+                    };
+                    if lead_deliveries
+                        .send(Delivery::Show(Box::new(show)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        });
+        Studio {
+            orders,
+            deliveries,
+            pending: false,
+        }
+    }
+
+    /// Orders `job` painted; `emerging`: its steps are shown as they are painted, by
+    /// [`Studio::receive`].
+    pub(super) fn order(&mut self, job: Job, emerging: bool) -> Result<()> {
+        self.orders.send((job, emerging)).map_err(|_| lost())?;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// Whether a show has been ordered and not received yet.
+    pub(super) fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Waits for the show ordered last, putting its steps on the screen if it emerges; returns
+    /// it with the number of steps shown. A screen that is ending cancels the painting.
+    pub(super) fn receive<D: Display>(
+        &mut self,
+        screen: &mut Screen<D>,
+        stop: &AtomicBool,
+        cancel: &AtomicBool,
+        card: &ModelCard,
+    ) -> Result<(Show, u64)> {
+        let mut shown = 0;
+        loop {
+            match self.deliveries.recv_timeout(TICK) {
+                Ok(Delivery::Step(x0)) => {
+                    if screen.present(&picture_of(&x0, card)?, None) {
+                        shown += 1;
+                    }
+                    if screen.ending(stop) {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Ok(Delivery::Show(show)) => {
+                    self.pending = false;
+                    return Ok(((*show)?, shown));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if screen.ending(stop) {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(lost()),
+            }
+        }
+    }
+}
+
+/// The lead painter's way to the helpers.
+struct Crew {
+    /// One channel per helper: each gets every show with more than one picture.
+    helpers: Vec<Sender<Arc<ShowWork>>>,
+    /// The helpers' pictures.
+    done: Receiver<Painted>,
+}
+
+/// A helper's life: paint from each show it gets until the show has no picture left, until
+/// the run ends.
+fn help(
+    denoiser: &mut (dyn Denoiser + Send),
+    shared: Shared,
+    work: &Receiver<Arc<ShowWork>>,
+    done: &Sender<Painted>,
+) {
+    while let Ok(show) = work.recv() {
+        while let Some((i, start)) = show.take() {
+            let t = Instant::now();
+            let out = shared.carry(denoiser, &show.params, start, None);
+            if done.send((i, out, t.elapsed())).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Paints `job`'s glide and picture, spread over the lead and its helpers.
+fn paint(job: Job, lead: &mut (dyn Denoiser + Send), shared: Shared, crew: &Crew) -> Result<Show> {
     let t0 = Instant::now();
     let mut starts: Vec<Vec<f32>> = match &job.glide_from {
         Some(from) => (1..=job.morph)
@@ -128,20 +341,61 @@ pub(super) fn paint(
         None => Vec::new(),
     };
     starts.push(job.start.clone());
-    let (mut painted, busy) = paint_all(starts, &job.params, painters, card, stop, cancel)?;
+    let count = starts.len();
+    let work = Arc::new(ShowWork {
+        starts: starts.into_iter().map(|x| Mutex::new(Some(x))).collect(),
+        next: AtomicUsize::new(0),
+        params: job.params.clone(),
+    });
+    if count > 1 {
+        for helper in &crew.helpers {
+            helper.send(Arc::clone(&work)).map_err(|_| lost())?;
+        }
+    }
+    let mut results: Vec<Painted> = Vec::with_capacity(count);
+    while let Some((i, start)) = work.take() {
+        let t = Instant::now();
+        results.push((
+            i,
+            shared.carry(lead, &work.params, start, None),
+            t.elapsed(),
+        ));
+    }
+    // Every picture the helpers took is collected, failed or not, so that none is left to mix
+    // into the next show.
+    while results.len() < count {
+        results.push(crew.done.recv().map_err(|_| lost())?);
+    }
+    let mut painted: Vec<Option<Vec<f32>>> = vec![None; count];
+    let mut busy = Duration::ZERO;
+    let mut failure = None;
+    for (i, out, took) in results {
+        match out {
+            Ok(x) => painted[i] = Some(x),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+        busy += took;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut painted = painted
+        .into_iter()
+        .map(|x| x.ok_or_else(lost))
+        .collect::<Result<Vec<_>>>()?;
     let picture = painted.pop().ok_or_else(lost)?;
+    // Every picture costs the same: one thread's time per in-between picture.
     let glide_pace = if painted.is_empty() {
         Duration::ZERO
     } else {
-        // The in-between pictures' share of the busy time (all pictures cost the same).
-        busy / (painted.len() + 1) as u32
+        busy / count as u32
     };
     let glide = painted
         .iter()
-        .map(|x| picture_of(x, card))
+        .map(|x| picture_of(x, shared.card))
         .collect::<Result<_>>()?;
     Ok(Show {
-        picture: picture_of(&picture, card)?,
+        picture: picture_of(&picture, shared.card)?,
         glide,
         glide_pace,
         paint_time: t0.elapsed(),
@@ -149,109 +403,22 @@ pub(super) fn paint(
     })
 }
 
-/// Carries each start noise to a picture with `params` (the sampler is deterministic wherever
-/// there is more than one), one per thread at a time; returns them in order, with the summed
-/// time the threads spent on them.
-fn paint_all(
-    starts: Vec<Vec<f32>>,
-    params: &GenerateParams,
-    painters: &mut Painters,
-    card: &ModelCard,
-    stop: &AtomicBool,
-    cancel: &AtomicBool,
-) -> Result<(Vec<Vec<f32>>, Duration)> {
-    let count = starts.len();
-    let threads = painters.denoisers.len().min(count);
-    let step_threads = painters.step_threads;
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Vec<f32>>>> =
-        starts.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let failed = AtomicBool::new(false);
-    let work = |denoiser: &mut (dyn Denoiser + Send)| -> Result<Duration> {
-        let mut busy = Duration::ZERO;
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= count || failed.load(Ordering::Relaxed) {
-                return Ok(busy);
-            }
-            let start = slots[i]
-                .lock()
-                .map_err(|_| lost())?
-                .take()
-                .ok_or_else(lost)?;
-            let t = Instant::now();
-            let mut progress = Cancellable { stop, cancel };
-            let out = with_threads(step_threads, || {
-                generate(denoiser, card, params, Some(vec![start]), &mut progress)
-            });
-            let out = match out {
-                Ok(mut out) => out.pop().ok_or_else(lost)?,
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-            };
-            busy += t.elapsed();
-            *slots[i].lock().map_err(|_| lost())? = Some(out);
-        }
-    };
-    let busy = if threads <= 1 {
-        work(&mut *painters.denoisers[0])?
-    } else {
-        let results: Vec<Result<Duration>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = painters
-                .denoisers
-                .iter_mut()
-                .take(threads)
-                .map(|d| scope.spawn(|| work(&mut **d)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(lost())))
-                .collect()
-        });
-        let mut busy = Duration::ZERO;
-        for r in results {
-            busy += r?;
-        }
-        busy
-    };
-    let painted = slots
-        .into_iter()
-        .map(|s| s.into_inner().map_err(|_| lost())?.ok_or_else(lost))
-        .collect::<Result<_>>()?;
-    Ok((painted, busy))
-}
-
-pub(super) fn lost() -> Error {
-    Error::Invalid("a painting thread stopped unexpectedly".into())
-}
-
-/// The sampler's progress: stops on request, and shows the x0 prediction on fast displays.
-struct Steps<'s, 'a, D: Display> {
-    stop: &'s AtomicBool,
-    screen: Option<&'s mut Screen<'a, D>>,
-    card: &'s ModelCard,
-    shown: u64,
-}
-
-impl<D: Display> Progress for Steps<'_, '_, D> {
-    fn step(&mut self, _image: usize, _step: usize, _steps: usize, x0: &[f32]) -> Result<()> {
-        if self.stop.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
-        }
-        if let Some(screen) = self.screen.as_deref_mut() {
-            if screen.ending(self.stop) {
-                return Err(Error::Interrupted);
-            }
-            let c = self.card;
-            let img = tensor_to_rgb(x0, c.channels, c.resolution, c.value_range)?;
-            if screen.present(&img, None) {
-                self.shown += 1;
-            }
-        }
-        Ok(())
-    }
+/// Paints `job`'s picture on the lead, sending each step's prediction to the screen.
+fn paint_emerging(
+    job: Job,
+    lead: &mut (dyn Denoiser + Send),
+    shared: Shared,
+    to_screen: &SyncSender<Delivery>,
+) -> Result<Show> {
+    let t0 = Instant::now();
+    let x = shared.carry(lead, &job.params, job.start.clone(), Some(to_screen))?;
+    Ok(Show {
+        picture: picture_of(&x, shared.card)?,
+        glide: Vec::new(),
+        glide_pace: Duration::ZERO,
+        paint_time: t0.elapsed(),
+        job,
+    })
 }
 
 /// The next picture to paint: its seed (the next of a fixed sequence, or a random one) and
@@ -285,42 +452,4 @@ pub(super) fn job_for(
         glide_from,
         morph,
     }
-}
-
-/// Paints `job`'s picture on the first painter while the screen shows its x0 predictions;
-/// returns the show and the number of steps shown.
-pub(super) fn paint_emerging<D: Display>(
-    job: Job,
-    painters: &mut Painters,
-    screen: &mut Screen<D>,
-    card: &ModelCard,
-    stop: &AtomicBool,
-) -> Result<(Show, u64)> {
-    let t0 = Instant::now();
-    let step_threads = painters.step_threads();
-    let mut steps = Steps {
-        stop,
-        screen: Some(screen),
-        card,
-        shown: 0,
-    };
-    let denoiser = painters.first();
-    let mut out = with_threads(step_threads, || {
-        generate(
-            denoiser,
-            card,
-            &job.params,
-            Some(vec![job.start.clone()]),
-            &mut steps,
-        )
-    })?;
-    let x = out.pop().ok_or_else(lost)?;
-    let show = Show {
-        picture: picture_of(&x, card)?,
-        glide: Vec::new(),
-        glide_pace: Duration::ZERO,
-        paint_time: t0.elapsed(),
-        job,
-    };
-    Ok((show, steps.shown))
 }
