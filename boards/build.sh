@@ -15,6 +15,9 @@
 # ARM kernels with it) and binutils. On Debian/Ubuntu:
 #   aarch64-*:  apt install gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 #   arm*-*:     apt install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+# ARMv6 (rpi-zero, rpi1: arm-unknown-linux-musleabihf) instead needs zig and cargo-zigbuild
+# (pip install ziglang==0.17.0 cargo-zigbuild==0.24.0; found in .venv), the nightly toolchain
+# with rust-src (std is built from source), and binutils-arm-linux-gnueabihf for strip.
 # and qemu-user to run the ARM binaries on a PC (the printed env sets the cargo runner).
 #
 # The result lands in target/boards/<board>/petal (cargo's own artifact stays unstripped under
@@ -25,7 +28,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-KNOWN_TARGETS="aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf arm-unknown-linux-gnueabihf x86_64-unknown-linux-gnu"
+KNOWN_TARGETS="aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf arm-unknown-linux-gnueabihf arm-unknown-linux-musleabihf x86_64-unknown-linux-gnu"
 
 die() {
     echo "boards/build.sh: $*" >&2
@@ -73,6 +76,13 @@ target_env() {
             cc=${PETAL_ARMV6_PREFIX}gcc ar=${PETAL_ARMV6_PREFIX}ar linker=$cc
             runner="qemu-arm -cpu arm1176 -L ${PETAL_ARMV6_SYSROOT:-/}"
             extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-false}" ;;
+        arm-unknown-linux-musleabihf)
+            # ARMv6 (Pi Zero / Zero W / Pi 1), static: zig's clang and musl through
+            # cargo-zigbuild (PyPI), and std built for ARMv6 by nightly cargo (-Zbuild-std;
+            # rustup has no std for this target here). See the top of this file.
+            cc=$ROOT/boards/zig-armv6-cc.sh ar=llvm-ar linker=""
+            runner="qemu-arm -cpu arm1176"
+            extra="export TRACT_CPU_ARM32_NEON=\${TRACT_CPU_ARM32_NEON:-false}" ;;
         x86_64-unknown-linux-gnu)
             echo ": host target, nothing to set"
             return 0 ;;
@@ -80,8 +90,9 @@ target_env() {
     esac
     local lower=${t//-/_}
     echo "export CC_${lower}=$cc"
-    echo "export AR_${lower}=$ar"
-    echo "export CARGO_TARGET_${up}_LINKER=$cc"
+    # cargo-zigbuild sets the archiver and linker of its targets itself.
+    [ -n "$linker" ] && echo "export AR_${lower}=$ar"
+    [ -n "$linker" ] && echo "export CARGO_TARGET_${up}_LINKER=$linker"
     echo "export CARGO_TARGET_${up}_RUNNER=\"$runner\""
     [ -n "$extra" ] && echo "$extra"
     return 0
@@ -90,6 +101,7 @@ target_env() {
 strip_tool() {
     case $1 in
         aarch64-*) echo aarch64-linux-gnu-strip ;;
+        arm-unknown-linux-musleabihf) echo arm-linux-gnueabihf-strip ;;
         arm-unknown-*) echo "${PETAL_ARMV6_PREFIX:-arm-linux-gnueabihf-}strip" ;;
         arm*-*) echo arm-linux-gnueabihf-strip ;;
         *) echo strip ;;
@@ -160,13 +172,27 @@ if [ -z "${features+set}" ]; then
 fi
 cargo_args=(build --release --locked)
 [ -n "$features" ] && cargo_args+=(--features "$features")
+zig=0
+if [ "$target" = arm-unknown-linux-musleabihf ]; then
+    zig=1
+    # Rust's own musl start-up files are part of the std rustup does not have here: zig's are
+    # linked instead.
+    rustflags="${rustflags:+$rustflags }-C link-self-contained=no"
+    [ -x "$ROOT/.venv/bin/cargo-zigbuild" ] && export PATH="$ROOT/.venv/bin:$PATH"
+    command -v cargo-zigbuild >/dev/null ||
+        die "$target needs zig and cargo-zigbuild: pip install ziglang==0.17.0 cargo-zigbuild==0.24.0 (into .venv)"
+    rustup run nightly rustc --version >/dev/null 2>&1 || die "$target needs the nightly toolchain (std is built from source)"
+    rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' ||
+        die "$target needs std's source: rustup component add rust-src --toolchain nightly"
+    cargo_args=(+nightly zigbuild -Zbuild-std=std,panic_abort "${cargo_args[@]:1}")
+fi
 if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
     # Same artifacts as a plain `cargo build --release`: no second build of tract.
     out_dir=$TARGET_DIR/release
 else
     cargo_args+=(--target "$target")
     out_dir=$TARGET_DIR/$target/release
-    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    if [ "$zig" = 0 ] && command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
         die "Rust's std for $target is not installed: rustup target add $target"
     fi
 fi

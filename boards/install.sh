@@ -67,6 +67,8 @@ detect_board() {
         *"Raspberry Pi 4"* | *"Raspberry Pi Compute Module 4"* | *"Raspberry Pi 400"*) echo rpi4 ;;
         *"Raspberry Pi Zero 2"*) echo rpi-zero2w ;;
         *"Raspberry Pi 3"*) echo rpi3 ;;
+        *"Raspberry Pi Zero"*) echo rpi-zero ;;
+        *"Raspberry Pi Model"* | *"Raspberry Pi Compute Module Rev"*) echo rpi1 ;;
         *"Orin Nano"*) echo jetson-orin-nano ;;
         *"Jetson Nano"* | *"jetson-nano"*) echo jetson-nano ;;
         *)

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::model::VARIANTS;
 
 /// The profiles shipped in `boards/`, by name, in the order `petal boards` lists them.
-pub const SHIPPED: [(&str, &str); 7] = [
+pub const SHIPPED: [(&str, &str); 9] = [
+    ("rpi-zero", include_str!("../boards/rpi-zero.toml")),
+    ("rpi1", include_str!("../boards/rpi1.toml")),
     ("rpi-zero2w", include_str!("../boards/rpi-zero2w.toml")),
     ("rpi3", include_str!("../boards/rpi3.toml")),
     ("rpi4", include_str!("../boards/rpi4.toml")),
@@ -28,11 +30,12 @@ pub const SHIPPED: [(&str, &str); 7] = [
 ];
 
 /// The target triples `boards/build.sh` knows how to build (it checks the same list).
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "aarch64-unknown-linux-gnu",
     "aarch64-unknown-linux-musl",
     "armv7-unknown-linux-gnueabihf",
     "arm-unknown-linux-gnueabihf",
+    "arm-unknown-linux-musleabihf",
     "x86_64-unknown-linux-gnu",
 ];
 
@@ -266,7 +269,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let good = SHIPPED[2].1;
+        let good = SHIPPED
+            .iter()
+            .find(|(name, _)| *name == "rpi4")
+            .expect("rpi4 is shipped")
+            .1;
         let e = Board::parse(&good.replace("threads = 4", "threads = \"four\""), "x")
             .unwrap_err()
             .to_string();

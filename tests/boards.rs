@@ -9,6 +9,9 @@ use petal::board::{Board, SHIPPED, TARGETS};
 use petal::picture::{read_png_text, METADATA_KEY};
 use predicates::prelude::*;
 
+/// Where rpi4's profile is in [`SHIPPED`], which the tests below edit.
+const RPI4: usize = 4;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -137,7 +140,8 @@ fn explicit_flags_win_over_the_board() {
 fn board_from_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("mine.toml");
-    let text = SHIPPED[2]
+    assert_eq!(SHIPPED[RPI4].0, "rpi4");
+    let text = SHIPPED[RPI4]
         .1
         .replace("name = \"rpi4\"", "name = \"mine\"")
         .replace("steps = 20", "steps = 1")
@@ -176,7 +180,7 @@ fn unknown_board_lists_the_known_ones() {
 #[test]
 fn malformed_profile_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let good = SHIPPED[2].1;
+    let good = SHIPPED[RPI4].1;
     let cases = [
         (good.replace("threads = 4", "threads = \"four\""), "threads"),
         (good.replace("steps = 20\n", ""), "steps"),
