@@ -185,6 +185,9 @@ if [ "$target" = arm-unknown-linux-musleabihf ]; then
     rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' ||
         die "$target needs std's source: rustup component add rust-src --toolchain nightly"
     cargo_args=(+nightly zigbuild -Zbuild-std=std,panic_abort "${cargo_args[@]:1}")
+    # A rustc wrapper from the stable toolchain (CI runs clippy-driver as one) would build std
+    # from stable's sources, which rustup does not have.
+    unset RUSTC_WORKSPACE_WRAPPER RUSTC_WRAPPER
 fi
 if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
     # Same artifacts as a plain `cargo build --release`: no second build of tract.
