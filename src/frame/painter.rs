@@ -58,14 +58,9 @@ impl<'a> Painters<'a> {
             step_threads: step_threads.max(1),
         }
     }
-
-    pub fn threads(&self) -> usize {
-        self.denoisers.len()
-    }
 }
 
 /// What to paint for one picture.
-#[derive(Clone)]
 pub(super) struct Job {
     /// The picture's parameters (its own seed).
     pub params: GenerateParams,
@@ -91,7 +86,7 @@ pub(super) struct Show {
     pub paint_time: Duration,
 }
 
-pub(super) fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
+fn picture_of(x: &[f32], card: &ModelCard) -> Result<RgbImage> {
     tensor_to_rgb(x, card.channels, card.resolution, card.value_range)
 }
 
