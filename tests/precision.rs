@@ -3,6 +3,9 @@
 //! steps only. Under `qemu-aarch64 -cpu cortex-a76` with `TRACT_CPU_AARCH64_KIND=a75`, CI runs
 //! them on tract's native fp16 kernels, and `PETAL_EXPECT_FP16=1` makes sure of it.
 
+mod numeric;
+
+use numeric::diff;
 use petal::denoiser::{cpu_has_fp16, Precision, TractDenoiser};
 use petal::model::Model;
 use petal::noise;
@@ -12,14 +15,6 @@ fn denoiser(variant: &str, precision: Precision) -> TractDenoiser {
     let model = Model::embedded().unwrap();
     let bytes = model.variant_bytes(variant).unwrap();
     TractDenoiser::with_precision(&bytes, &model.card, variant, precision).unwrap()
-}
-
-/// (max, mean) absolute difference.
-fn diff(a: &[f32], b: &[f32]) -> (f32, f32) {
-    assert_eq!(a.len(), b.len());
-    let d: Vec<f32> = a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect();
-    let max = d.iter().copied().fold(0.0, f32::max);
-    (max, d.iter().sum::<f32>() / d.len() as f32)
 }
 
 #[test]

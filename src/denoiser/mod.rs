@@ -14,6 +14,8 @@ use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
 use tract_onnx::tract_core::model::translator::Translate;
 use tract_onnx::tract_hir::infer::Factoid;
 
+mod group_norm;
+
 use crate::card::ModelCard;
 use crate::error::{Error, Result};
 use crate::sampler::{Denoiser, Prediction};
@@ -228,7 +230,7 @@ fn load_inference(bytes: &[u8], card: &ModelCard, what: &str) -> Result<Inferenc
 }
 
 fn load_inference_unguarded(bytes: &[u8], card: &ModelCard, what: &str) -> Result<InferenceModel> {
-    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    let onnx = group_norm::onnx().with_ignore_value_info(true);
     let mut model = onnx
         .model_for_read(&mut &bytes[..])
         .map_err(|e| model_err(what, format!("not a loadable ONNX file: {e}")))?;
