@@ -121,7 +121,6 @@ impl FusedGroupNorm {
             "GroupNormalization: scale and bias have {scale_len} and {bias_len} values, {affine} expected"
         );
         Ok(Layout {
-            batch: shape[0],
             channels,
             per_channel: shape[2..].iter().product(),
         })
@@ -129,7 +128,6 @@ impl FusedGroupNorm {
 }
 
 struct Layout {
-    batch: usize,
     channels: usize,
     per_channel: usize,
 }
@@ -190,11 +188,8 @@ impl FusedGroupNorm {
         if group_len == 0 {
             return;
         }
-        for (ix, group) in values
-            .chunks_exact_mut(group_len)
-            .take(layout.batch * self.groups)
-            .enumerate()
-        {
+        // `values` holds batch x groups runs of `group_len` (its shape was checked by `layout`).
+        for (ix, group) in values.chunks_exact_mut(group_len).enumerate() {
             let g = ix % self.groups;
             let n = group_len as f32;
             let mean = lane_sum(group, |v| v) / n;
