@@ -7,7 +7,8 @@
 #
 # Needs the nightly toolchain (rustup's `nightly`) and cargo-fuzz; installs cargo-fuzz if it is
 # missing. A crash leaves its input under fuzz/artifacts/TARGET/ and makes the script fail:
-# turn it into a regression test (tests/hostile_input.rs) and fix the cause.
+# copy it into tests/fixtures/hostile/TARGET/ (tests/hostile_input.rs replays every file
+# there) and fix the cause.
 #
 # libFuzzer runs in fork mode, so one slow input does not end the run: timeouts are counted and
 # fail the run, except in targets listed in SLOW_OK (onnx_bytes: inside tract's graph analysis,

@@ -371,7 +371,7 @@ fn broken_models_are_named() {
     // names the model, not a crash.
     let panics = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/hostile/onnx-tract-panic-model-rs-187.onnx"),
+            .join("tests/fixtures/hostile/onnx_bytes/tract-panic-model-rs-187.onnx"),
     )
     .unwrap();
     set_f32_file(&m, &panics, |_| {});
@@ -468,12 +468,14 @@ fn huge_sizes_and_counts_are_refused_up_front() {
             .stderr(predicate::str::contains(want))
             .stderr(predicate::str::contains("panicked").not())
             .stderr(predicate::str::contains("memory allocation").not());
-        // Under qemu the binary itself starts slowly; natively this is milliseconds.
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(20),
-            "{args:?} took {:?}",
-            t0.elapsed()
-        );
+        // #11 asks for the error within a second. Natively it takes milliseconds; under qemu
+        // (.ci/cross) the emulated binary alone takes seconds to start.
+        let limit = if std::env::var_os("PETAL_TEST_EMULATED").is_some() {
+            std::time::Duration::from_secs(20)
+        } else {
+            std::time::Duration::from_secs(1)
+        };
+        assert!(t0.elapsed() < limit, "{args:?} took {:?}", t0.elapsed());
         no_leftovers(dir.path());
     }
 }

@@ -1,11 +1,6 @@
-//! Board profile TOML (`--board FILE`): parsed and checked.
+//! Board profile TOML (`--board FILE`).
+//! The body is `petal_fuzz::checks::board_toml`, which tests/hostile_input.rs also runs on stable.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use petal::board::Board;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let _ = Board::parse(text, "fuzz/board.toml");
-});
+fuzz_target!(|data: &[u8]| petal_fuzz::checks::board_toml(data));

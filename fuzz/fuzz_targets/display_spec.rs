@@ -1,13 +1,6 @@
-//! Display spec strings (`--display`, `display = ...`): parsed in full, for every kind, as
-//! `petal frame` does before it opens anything.
+//! Display spec strings (`--display`, `display = ...`).
+//! The body is `petal_fuzz::checks::display_spec`, which tests/hostile_input.rs also runs on stable.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use petal::display::spec::DisplaySpec;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let _ = DisplaySpec::parse_any(text);
-    let _ = text.parse::<DisplaySpec>();
-});
+fuzz_target!(|data: &[u8]| petal_fuzz::checks::display_spec(data));

@@ -1,18 +1,6 @@
-//! The PNG that `petal generate --from` reads: its petal text chunk, parsed into settings and
-//! checked against the embedded model as a run would be.
+//! The PNG that `petal generate --from` reads.
+//! The body is `petal_fuzz::checks::png_metadata`, which tests/hostile_input.rs also runs on stable.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use petal::generate::GenerateParams;
-use petal::picture::{png_text, METADATA_KEY};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(Some(text)) = png_text(std::io::Cursor::new(data), "fuzz.png", METADATA_KEY) else {
-        return;
-    };
-    let Ok(params) = GenerateParams::from_metadata(&text, "fuzz.png") else {
-        return;
-    };
-    if let Ok(model) = petal::model::Model::embedded() {
-        let _ = params.validate(&model.card);
-    }
-});
+fuzz_target!(|data: &[u8]| petal_fuzz::checks::png_metadata(data));
