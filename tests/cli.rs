@@ -226,28 +226,54 @@ fn fails_cleanly(cmd: &mut Command, dir: &Path, needle: &str) {
     no_leftovers(dir);
 }
 
+/// Each bad setting is one line that names the bad value and the fix: the range or the values
+/// petal takes (#11, "every error message names the fix").
 #[test]
 fn bad_settings_fail_with_one_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.png");
-    let cases: [(&[&str], &str); 9] = [
-        (&["--steps", "0"], "steps"),
-        (&["--precision", "f64"], "f64"),
+    let cases: [(&[&str], &str, &str); 9] = [
+        (
+            &["--steps", "0"],
+            "got 0",
+            "between 1 and the model's T=1000",
+        ),
+        (&["--precision", "f64"], "f64", "use f32, or f16"),
         (
             &["--variant", "int8", "--precision", "f16"],
-            "--precision f32",
+            "int8",
+            "use --precision f32",
         ),
-        (&["--steps", "1001"], "1001"),
-        (&["--sampler", "euler-magic"], "euler-magic"),
-        (&["--variant", "fp4"], "fp4"),
-        (&["--spacing", "sideways"], "sideways"),
-        (&["--count", "0"], "count"),
-        (&["--model", "no-such-model"], "no-such-model"),
+        (&["--steps", "1001"], "got 1001", "between 1 and"),
+        (
+            &["--sampler", "euler-magic"],
+            "euler-magic",
+            "one of: ddpm, ddim, dpmpp-2m, dpmpp-3m",
+        ),
+        (&["--variant", "fp4"], "fp4", "it has: f32, int8, int8w"),
+        (
+            &["--spacing", "sideways"],
+            "sideways",
+            "one of: leading, trailing, linspace",
+        ),
+        (&["--count", "0"], "--count", "at least 1"),
+        (
+            &["--model", "no-such-model"],
+            "no-such-model",
+            "shipped: emoji32",
+        ),
     ];
-    for (args, needle) in cases {
+    for (args, bad, fix) in cases {
         let mut c = petal();
         c.arg("generate").arg("--out").arg(&out).args(args);
-        fails_cleanly(&mut c, dir.path(), needle);
+        fails_cleanly(&mut c, dir.path(), bad);
+        let mut c = petal();
+        c.arg("generate").arg("--out").arg(&out).args(args);
+        c.assert()
+            .stderr(predicate::str::contains(fix))
+            .stderr(predicate::function(|e: &str| {
+                e.trim_end().lines().count() == 1
+            }));
     }
 }
 
