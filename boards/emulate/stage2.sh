@@ -1,28 +1,40 @@
 #!/bin/sh
-# Runs inside the emulated board as its first init (petal.init=/stage2.sh), once, when
-# build-image.sh makes the image: debootstrap's second stage (the maintainer scripts, which the
-# host cannot run: arm64 code and no binfmt_misc), then the settings the check boots need.
-# Prints STAGE2-OK or STAGE2-FAIL on the serial console and powers the machine off.
+# debootstrap's second stage (the arm64 maintainer scripts), then the settings the check boots
+# need, run once when build-image.sh makes the image. Two ways, the same script:
+#   - `chroot ROOTFS /stage2.sh --chroot` on the host, when binfmt_misc runs arm64 code there
+#     through qemu-user-static (faster: no emulated kernel, no emulated disk);
+#   - as the emulated board's first init (petal.init=/stage2.sh) under qemu-system-aarch64,
+#     where the host cannot run arm64 code; it powers the machine off at the end.
+# Prints STAGE2-OK or STAGE2-FAIL last.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
-mount -o remount,rw /
+in_chroot=0
+[ "${1:-}" = --chroot ] && in_chroot=1
+if [ "$in_chroot" = 0 ]; then
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
+    mount -o remount,rw /
+fi
 finish() {
     echo "$1"
+    if [ "$in_chroot" = 1 ]; then
+        [ "$1" = STAGE2-OK ]
+        exit
+    fi
     sync
     # debootstrap unmounts /proc when it is done.
     [ -e /proc/sysrq-trigger ] || mount -t proc proc /proc
     echo o >/proc/sysrq-trigger
     sleep 10
 }
-start=$(cut -d' ' -f1 /proc/uptime)
+uptime() { cut -d' ' -f1 /proc/uptime 2>/dev/null || echo "?"; }
+start=$(uptime)
 if ! /debootstrap/debootstrap --second-stage; then
     tail -n 30 /debootstrap/debootstrap.log 2>/dev/null
     finish STAGE2-FAIL
 fi
 [ -e /proc/uptime ] || mount -t proc proc /proc
-echo "stage2: debootstrap second stage done, uptime $start -> $(cut -d' ' -f1 /proc/uptime)"
+echo "stage2: debootstrap second stage done, uptime $start -> $(uptime)"
 
 echo petal-emu >/etc/hostname
 printf '127.0.0.1 localhost\n127.0.1.1 petal-emu\n' >/etc/hosts
@@ -56,5 +68,5 @@ WantedBy=multi-user.target
 EOF
 systemctl enable petal-emulate-check.service
 rm -f /var/cache/apt/archives/*.deb /etc/dpkg/dpkg.cfg.d/petal-emulate-unsafe-io
-echo "stage2: configured, uptime $(cut -d' ' -f1 /proc/uptime)"
+echo "stage2: configured, uptime $(uptime)"
 finish STAGE2-OK
