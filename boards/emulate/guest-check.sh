@@ -53,6 +53,17 @@ wait_picture_after() {
     done
     return 1
 }
+# expect_picture NAME WHAT: a PASS when a picture newer than the gallery's newest comes within
+# $WAIT s (WHAT says after what), else a FAIL.
+expect_picture() {
+    before_seq=$(newest_seq)
+    if took=$(wait_picture_after "${before_seq:-0}" "$WAIT"); then
+        pass "$1: a new picture $took s after $2 (sequence ${before_seq:-0} -> $(newest_seq))"
+    else
+        fail "$1: no new picture within $WAIT s after $2"
+        return 1
+    fi
+}
 # Every gallery file a whole PNG (signature first, IEND chunk last) and no temporary file left.
 gallery_whole() {
     for f in $(pictures); do
@@ -98,12 +109,7 @@ if [ "$PHASE" = 2 ]; then
     before=$(cat $R/gallery-phase1.txt 2>/dev/null)
     now=$(pictures | awk -F/ '{ print $NF }')
     check reboot "the gallery kept its $(echo "$before" | wc -w) pictures across the reboot" [ -n "$before" -a "$before" = "$now" ]
-    last=$(newest_seq)
-    if took=$(wait_picture_after "${last:-0}" "$WAIT"); then
-        pass "reboot: a new picture $took s after the check started, sequence ${last:-0} -> $(newest_seq)"
-    else
-        fail "reboot: no new picture within $WAIT s"
-    fi
+    expect_picture reboot "the check started"
     check reboot "retention: $(count) pictures (keep = $KEEP), the newest by sequence" retention_ok
     finish_phase
     say "DONE phase 2"
@@ -243,12 +249,7 @@ while [ $i -lt 60 ]; do
     i=$((i + 1))
 done
 check crash "after kill -9 of $pid systemd restarted petal as $(main_pid) in $(awk -v a="$(up)" -v b="$t0" 'BEGIN { printf "%.0f", a - b }') s (restarts $n0 -> $(restarts))" restarted_after "$n0"
-last=$(newest_seq)
-if took=$(wait_picture_after "$last" "$WAIT"); then
-    pass "crash: painting again, a picture $took s after the restart"
-else
-    fail "crash: no picture within $WAIT s after the restart"
-fi
+expect_picture crash "the restart"
 check crash "the gallery is whole PNGs, no temporary file left" gallery_whole
 
 # --- stop: systemctl stop ends it within the unit's timeout ------------------------------------
