@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds petal for a board: the release binary for the board's target triple, stripped, with its
-# path and size printed.
+# Builds petal for a board: the binary for the board's target triple in Cargo's `board` profile
+# (release with whole-program LTO, one codegen unit, stripped: smaller, no slower; see
+# boards/README.md), with its path and size printed.
 #
 #   boards/build.sh rpi4                      # profile boards/rpi4.toml
 #   boards/build.sh path/to/myboard.toml      # any profile file
@@ -8,6 +9,7 @@
 #   boards/build.sh --generic rpi4            # leave out the profile's rustflags (target-cpu)
 #   boards/build.sh --features "" rpi4        # cargo features (default for ARM boards: hardware,
 #                                             # i.e. spi + epaper; none for x86_64)
+#   boards/build.sh --profile release rpi4    # another Cargo profile (release: a faster build)
 #   boards/build.sh --list-targets            # the triples this script knows
 #   eval "$(boards/build.sh --env aarch64-unknown-linux-gnu)"    # cross env for cargo by hand
 #
@@ -20,8 +22,8 @@
 # with rust-src (std is built from source), and binutils-arm-linux-gnueabihf for strip.
 # and qemu-user to run the ARM binaries on a PC (the printed env sets the cargo runner).
 #
-# The result lands in target/boards/<board>/petal (cargo's own artifact stays unstripped under
-# target/<triple>/release). Boards with different rustflags for the same triple share cargo's
+# The result lands in target/boards/<board>/petal (cargo's own artifact stays under
+# target/<triple>/<profile>). Boards with different rustflags for the same triple share cargo's
 # target/<triple> folder, so switching between them rebuilds tract (~12 min on 2 cores); use
 # --generic to share one build between all boards of a triple.
 set -euo pipefail
@@ -122,7 +124,7 @@ toml_get() {
         }' "$file"
 }
 
-generic=0 target_override=""
+generic=0 target_override="" cargo_profile=board
 unset features
 while [ $# -gt 0 ]; do
     case $1 in
@@ -131,12 +133,18 @@ while [ $# -gt 0 ]; do
         --generic) generic=1; shift ;;
         --target) [ $# -ge 2 ] || die "--target needs a triple"; target_override=$2; shift 2 ;;
         --features) [ $# -ge 2 ] || die "--features needs a list (spi,epaper or hardware)"; features=$2; shift 2 ;;
+        --profile) [ $# -ge 2 ] || die "--profile needs a Cargo profile (board, release)"; cargo_profile=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) break ;;
     esac
 done
-[ $# -eq 1 ] || die "usage: boards/build.sh [--generic] [--target TRIPLE] [--features LIST] BOARD|PROFILE.toml"
+[ $# -eq 1 ] || die "usage: boards/build.sh [--generic] [--target TRIPLE] [--features LIST] [--profile NAME] BOARD|PROFILE.toml"
+case $cargo_profile in
+    release|board) ;;
+    *) grep -q "^\[profile\.$cargo_profile\]" "$ROOT/Cargo.toml" ||
+        die "unknown Cargo profile '$cargo_profile' (Cargo.toml has board, release, ...)" ;;
+esac
 
 spec=$1
 if [ -f "$spec" ]; then
@@ -170,7 +178,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 if [ -z "${features+set}" ]; then
     [ "$target" = "$host" ] && features="" || features=hardware
 fi
-cargo_args=(build --release --locked)
+cargo_args=(build --profile "$cargo_profile" --locked)
 [ -n "$features" ] && cargo_args+=(--features "$features")
 zig=0
 if [ "$target" = arm-unknown-linux-musleabihf ]; then
@@ -190,11 +198,11 @@ if [ "$target" = arm-unknown-linux-musleabihf ]; then
     unset RUSTC_WORKSPACE_WRAPPER RUSTC_WRAPPER
 fi
 if [ "$target" = "$host" ] && [ -z "$rustflags" ]; then
-    # Same artifacts as a plain `cargo build --release`: no second build of tract.
-    out_dir=$TARGET_DIR/release
+    # Same artifacts as a plain `cargo build --profile P`: no second build of tract.
+    out_dir=$TARGET_DIR/$cargo_profile
 else
     cargo_args+=(--target "$target")
-    out_dir=$TARGET_DIR/$target/release
+    out_dir=$TARGET_DIR/$target/$cargo_profile
     if [ "$zig" = 0 ] && command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
         die "Rust's std for $target is not installed: rustup target add $target"
     fi
@@ -209,7 +217,7 @@ if [ -n "${!cc_var:-}" ] && ! command -v "${!cc_var}" >/dev/null; then
     die "${!cc_var} not found: install the $target cross compiler (see the top of $0)"
 fi
 
-echo "boards/build.sh: $board -> $target${rustflags:+ (rustflags: $rustflags)}${features:+ (features: $features)}" >&2
+echo "boards/build.sh: $board -> $target, profile $cargo_profile${rustflags:+ (rustflags: $rustflags)}${features:+ (features: $features)}" >&2
 start=$(date +%s)
 (cd "$ROOT" && cargo "${cargo_args[@]}" --bin petal)
 dest=$TARGET_DIR/boards/$board

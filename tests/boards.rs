@@ -90,6 +90,23 @@ fn build_helper_knows_every_target() {
 }
 
 #[test]
+fn build_helper_rejects_an_unknown_cargo_profile_before_building() {
+    // A typo in --profile must stop before cargo starts a ~12-minute build of tract.
+    let out = StdCommand::new("bash")
+        .arg(root().join("boards/build.sh"))
+        .args(["--profile", "tiny", "rpi4"])
+        .output()
+        .expect("bash runs boards/build.sh");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown Cargo profile 'tiny'"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("Compiling"), "cargo must not start: {stderr}");
+}
+
+#[test]
 fn every_board_defaults_are_accepted_and_applied() {
     let dir = tempfile::tempdir().unwrap();
     let mut boards = Board::shipped().unwrap();
