@@ -103,7 +103,10 @@ fn build_helper_rejects_an_unknown_cargo_profile_before_building() {
         stderr.contains("unknown Cargo profile 'tiny'"),
         "stderr: {stderr}"
     );
-    assert!(!stderr.contains("Compiling"), "cargo must not start: {stderr}");
+    assert!(
+        !stderr.contains("Compiling"),
+        "cargo must not start: {stderr}"
+    );
 }
 
 #[test]
