@@ -9,6 +9,11 @@
 #               DPM-Solver++ 2M
 #   PICK_COUNT  samples per EMA length in pick-ema (default EVAL_COUNT); SKIP_PICK=1 ships
 #               RUN_DIR/ema-picked.pt from an earlier pick-ema, or else RUN_DIR/ema.pt
+#   VARIANTS    the variants painted and scored (default "f32 int8w int8"; f32 must be among them,
+#               it carries the floor). All three are exported either way; one left out gets
+#               fid_l0 null on the card. On session 13's 2-core VM (no AVX-512) int8's 953
+#               pictures ran over 47 min on one core unfinished, f32's took ~6 min, so there
+#               VARIANTS="f32 int8w" ships in minutes.
 set -euo pipefail
 cd "$(dirname "$0")"
 RUN=${1:-runs/emoji32}
@@ -16,6 +21,8 @@ OUT=${2:-../emoji32}
 NAME=${3:-emoji32}
 COUNT=${EVAL_COUNT:-953}
 PY=${PY:-../../.venv/bin/python}
+VARIANTS=${VARIANTS:-f32 int8w int8}
+case " $VARIANTS " in *" f32 "*) ;; *) echo "VARIANTS must include f32 (it carries the floor)" >&2; exit 2;; esac
 mkdir -p "$OUT"
 FID="$RUN/fid.json"
 rm -f "$FID"
@@ -34,14 +41,14 @@ $PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME"
 if [ -n "${PETAL:-}" ]; then
     # One process per variant, side by side: petal paints one picture at a time per process.
     pids=()
-    for v in f32 int8w int8; do
+    for v in $VARIANTS; do
         "$PETAL" --quiet --threads 1 generate --model "$OUT" --variant "$v" --count "$COUNT" --seed 1 \
             --size 32 --save-raw "$RUN/samples-$v.npy" --out "$RUN/samples-$v.png" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
 fi
-for v in f32 int8w int8; do
+for v in $VARIANTS; do
     floor=(); [ "$v" = f32 ] && floor=(--floor)
     model="$OUT/$NAME-$v.onnx"
     [ -n "${PETAL:-}" ] && model="$RUN/samples-$v.npy"
