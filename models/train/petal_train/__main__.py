@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=None,
                    help="total steps; the learning rate decays over the last --decay-frac of them "
                         "(default 20000; on --resume, the checkpoint's unless given)")
+    q.add_argument("--init-from", default=None,
+                   help="start a new run from another run's EMA weights (ema.pt, ckpt.pt or a pack-resume "
+                        "directory), e.g. to add --classes to a trained unconditional network")
+    q.add_argument("--classes", action="store_true",
+                   help="condition on the data's themes (emoji categories) for classifier-free guidance")
+    q.add_argument("--cond-drop", type=float, default=0.1,
+                   help="share of images shown without their theme when training with --classes")
     q.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
     q.add_argument("--stop-at", type=int, default=0,
                    help="save and stop at this step without changing the schedule (0: run to --steps)")
@@ -101,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ddpm: ancestral over all T steps (ignores --steps)")
     q.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
                    help="bf16 autocast for a .pt model (about 3x faster on a CPU with bf16)")
+    q.add_argument("--guidance", type=float, default=None,
+                   help="a .pt network trained with --classes: themes drawn as in the data, painted with "
+                        "classifier-free guidance at this scale (1: theme only)")
     q.add_argument("--ref-seed", type=int, default=0,
                    help="which random training images the samples are scored against")
     q.add_argument("--floor", action="store_true",

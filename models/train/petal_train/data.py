@@ -21,14 +21,58 @@ EMOJI_LICENSE = "Apache-2.0 (Google Noto Emoji artwork, npm emoji-datasource-goo
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 # Skin-tone modifiers U+1F3FB..U+1F3FF: variants of the same artwork, dropped so they don't dominate.
 SKIN_TONE = re.compile(r"1f3f[b-f]")
+# The emoji set's categories (emoji-datasource `category`), in a fixed order: the class index the
+# network is conditioned on, and the `--theme` names petal exposes. "Component" (hair pieces; the
+# skin-tone swatches are dropped above) is drawn like people and is filed with them.
+THEMES = [("smileys", "Smileys & Emotion"), ("people", "People & Body"),
+          ("animals", "Animals & Nature"), ("food", "Food & Drink"), ("travel", "Travel & Places"),
+          ("activities", "Activities"), ("objects", "Objects"), ("symbols", "Symbols"),
+          ("flags", "Flags")]
+CATEGORY_ALIASES = {"Component": "People & Body"}
 
 
+def emoji_categories(package_dir: Path) -> dict[str, str]:
+    """Image file name -> category, for every emoji and skin variation the package lists."""
+    path = package_dir / "emoji.json"
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read the emoji categories from {path}: {e}") from e
+    out = {}
+    for e in entries:
+        cat = CATEGORY_ALIASES.get(e["category"], e["category"])
+        out[e["image"]] = cat
+        for v in (e.get("skin_variations") or {}).values():
+            out[v["image"]] = cat
+    return out
+
+
+def theme_labels(files: list[Path], categories: dict[str, str]) -> np.ndarray:
+    index = {cat: i for i, (_, cat) in enumerate(THEMES)}
+    labels = []
+    for f in files:
+        cat = categories.get(f.name)
+        if cat not in index:
+            raise DataError(f"{f.name} has no known emoji category ({cat!r}) in emoji.json")
+        labels.append(index[cat])
+    return np.asarray(labels, dtype=np.int16)
+
+
+def folder_themes(root: Path, files: list[Path]) -> tuple[list[str], np.ndarray | None]:
+    """A folder of your own images has themes when every image sits in a subfolder: the
+    subfolder's name is its theme (e.g. `cats/`, `boats/`). Loose images mean no themes."""
+    parts = [f.relative_to(root).parts for f in files]
+    if any(len(p) < 2 for p in parts):
+        return [], None
+    themes = sorted({p[0] for p in parts})
+    index = {name: i for i, name in enumerate(themes)}
+    return themes, np.asarray([index[p[0]] for p in parts], dtype=np.int16)
 
 
 def fetch_emoji(cache: Path) -> Path:
     """Runs `npm pack` once and unpacks the 64 px PNGs; returns their folder."""
     img_dir = cache / "package" / "img" / "google" / "64"
-    if img_dir.is_dir() and any(img_dir.iterdir()):
+    if img_dir.is_dir() and any(img_dir.iterdir()) and (cache / "package" / "emoji.json").exists():
         return img_dir
     cache.mkdir(parents=True, exist_ok=True)
     tgz = cache / "emoji-datasource-google-16.0.0.tgz"
@@ -38,7 +82,8 @@ def fetch_emoji(cache: Path) -> Path:
         subprocess.run(["npm", "pack", EMOJI_PACKAGE, "--pack-destination", str(cache)], check=True,
                        stdout=subprocess.DEVNULL)
     with tarfile.open(tgz) as tf:
-        members = [m for m in tf.getmembers() if m.name.startswith("package/img/google/64/")]
+        members = [m for m in tf.getmembers()
+                   if m.name.startswith("package/img/google/64/") or m.name == "package/emoji.json"]
         tf.extractall(cache, members=members, filter="data")
     return img_dir
 
@@ -80,17 +125,30 @@ def prepare(out: Path, resolution: int, images: Path | None, cache: Path,
         if not keep_skin_tones:
             files = [f for f in files if not SKIN_TONE.search(f.stem)]
         source, license_ = EMOJI_PACKAGE, EMOJI_LICENSE
+        themes = [name for name, _ in THEMES]
+        labels = theme_labels(files, emoji_categories(folder.parent.parent.parent))
     else:
         files = list_images(images)
         source, license_ = str(images), "user-supplied"
+        themes, labels = folder_themes(images, files)
     arr = np.stack([load_image(f, resolution, background) for f in tqdm(files, desc="prepare", unit="img")])
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"source": source, "license": license_, "count": int(arr.shape[0]),
                 "resolution": resolution, "background": list(background)}
+    if labels is not None:
+        manifest["classes"] = themes
+        manifest["class_counts"] = np.bincount(labels, minlength=len(themes)).tolist()
     # Atomic writes: a crash never leaves a truncated dataset behind.
     with tempfile.NamedTemporaryFile(dir=out, suffix=".npy", delete=False) as f:
         np.save(f, arr)
     os.replace(f.name, out / "images.npy")
+    labels_path = out / "labels.npy"
+    if labels is None:
+        labels_path.unlink(missing_ok=True)
+    else:
+        with tempfile.NamedTemporaryFile(dir=out, suffix=".npy", delete=False) as f:
+            np.save(f, labels)
+        os.replace(f.name, labels_path)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     grid = make_grid(arr[:64])
     Image.fromarray(grid).save(out / "preview.png")
@@ -108,6 +166,22 @@ def load_dataset(data_dir: Path, resolution: int | None = None) -> np.ndarray:
         raise DataError(f"dataset {path} is {arr.shape[1]}x{arr.shape[2]} but the model wants "
                         f"{resolution}x{resolution}; re-run prepare with --resolution {resolution}")
     return arr
+
+
+def load_labels(data_dir: Path, count: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The theme index of each training image and the theme names (class-conditional training);
+    `count`, when given, is the number of prepared images they must match."""
+    path, manifest = data_dir / "labels.npy", data_dir / "manifest.json"
+    if not path.exists() or not manifest.exists():
+        raise DataError(f"no theme labels at {path}; `prepare` writes them for the emoji set, and for "
+                        "a folder of your own images when every image sits in a theme subfolder")
+    labels = np.load(path)
+    classes = json.loads(manifest.read_text()).get("classes")
+    if count is None:
+        count = labels.shape[0] if labels.ndim == 1 else -1
+    if not classes or labels.shape != (count,) or labels.min() < 0 or labels.max() >= len(classes):
+        raise DataError(f"{path} does not match the prepared images ({count}) and themes {classes}")
+    return labels.astype(np.int64), list(classes)
 
 
 def make_grid(imgs: np.ndarray, cols: int = 8, pad: int = 2) -> np.ndarray:

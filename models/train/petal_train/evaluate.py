@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import load_dataset
+from .data import load_dataset, load_labels
+from .guidance import Guided, draw_themes
 from .errors import RecipeError
 from .schedule import sample_ddpm, sample_dpmpp_2m
 from .train import load_checkpoint, load_ema_model, prediction_of
@@ -205,7 +206,10 @@ class OnnxEps:
 
 
 def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int, sampler: str = "dpmpp-2m",
-             bf16: bool = False) -> tuple[np.ndarray, dict]:
+             bf16: bool = False, guidance: float | None = None,
+             labels: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """`guidance` (a .pt network trained with --classes): each sample gets a theme drawn from the
+    training `labels`, and is painted with classifier-free guidance at that scale."""
     if not model_path.exists():
         raise RecipeError(f"model {model_path} does not exist")
     if model_path.suffix == ".npy":
@@ -227,10 +231,19 @@ def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int, sa
     else:
         model, sched, ck = load_ema_model(model_path)
         eps, r = model, model.cfg.resolution
+    themes = None
+    if guidance is not None:
+        if model_path.suffix != ".pt":
+            raise RecipeError("--guidance applies to a .pt network trained with --classes")
+        if labels is None:
+            raise RecipeError("--guidance needs the training set's theme labels (prepare writes them)")
+        themes = torch.from_numpy(draw_themes(labels, count, seed))
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(count, 3, r, r, generator=g)  # same noise for every variant: paired comparison
     out = []
-    for chunk in noise.split(64):
+    for i, chunk in enumerate(noise.split(64)):
+        if themes is not None:
+            eps = Guided(model, themes[i * 64:i * 64 + chunk.shape[0]], guidance)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             if sampler == "ddpm":
                 x = sample_ddpm(eps, sched, chunk, prediction_of(ck), generator=g)
@@ -294,8 +307,9 @@ def evaluate(args) -> dict:
     result: dict = {}
     if args.sampler == "ddpm" and model_path.suffix == ".npy":
         raise RecipeError("--sampler applies to a model, not to samples painted elsewhere (.npy)")
+    labels = load_labels(data_dir, data.shape[0])[0] if args.guidance is not None else None
     gen, info = generate(model_path, Path(args.ckpt), args.count, args.steps, args.seed, args.sampler,
-                         args.bf16)
+                         args.bf16, args.guidance, labels)
     args.count = gen.shape[0]
     if gen.shape[1] != data.shape[1]:
         raise RecipeError(f"model makes {gen.shape[1]} px images but {data_dir} is {data.shape[1]} px")
@@ -305,6 +319,8 @@ def evaluate(args) -> dict:
                           f"score and floor; {data_dir} has {data.shape[0]}")
     fid = frechet(features(gen), ref[first])
     key = variant_key(model_path)
+    if args.guidance is not None:
+        key = f"{key}-cfg{args.guidance:g}"
     result[key] = fid
     if model_path.suffix == ".npy":
         how = "samples from the .npy"
@@ -312,6 +328,8 @@ def evaluate(args) -> dict:
         how = f"DDPM {info.get('T', 1000)} steps"
     else:
         how = f"DPM-Solver++ 2M {args.steps} steps"
+    if args.guidance is not None:
+        how += f", themes as in the data, guidance {args.guidance:g}"
     print(f"FID-L0 {key} ({model_path.name}, step {info['step']}, {args.count} samples, {how}, "
           f"vs {len(first)} training images): {fid:.3f}")
     if args.count <= 1280:
@@ -325,6 +343,7 @@ def evaluate(args) -> dict:
     if args.json:
         sampler = "petal generate (.npy)" if model_path.suffix == ".npy" else args.sampler
         merge_json(Path(args.json), {**result, "eval": {"samples": args.count, "sampler": sampler,
-                                                        "steps": args.steps, "seed": args.seed}})
+                                                        "steps": args.steps, "seed": args.seed,
+                                                        "guidance": args.guidance}})
         print(f"merged into {args.json}")
     return result

@@ -26,6 +26,10 @@ class UNetConfig:
     attn_resolutions: tuple[int, ...] = (16,)
     groups: int = 8
     dropout: float = 0.1
+    # Themes the network can be conditioned on (0: unconditional). Index num_classes is "no theme",
+    # which training shows for a share of the images so one network serves both (classifier-free
+    # guidance, Ho & Salimans 2022).
+    num_classes: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -120,6 +124,11 @@ class UNet(nn.Module):
         self.temb_dim = ch
         self.temb_mlp = nn.Sequential(nn.Linear(ch, temb), nn.SiLU(), nn.Linear(temb, temb))
         self.conv_in = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
+        if cfg.num_classes > 0:
+            # Added to the timestep embedding. Zero at the start, so a network initialised from an
+            # unconditional one starts out exactly as that network for every theme.
+            self.class_emb = nn.Embedding(cfg.num_classes + 1, temb)
+            nn.init.zeros_(self.class_emb.weight)
 
         self.down = nn.ModuleList()
         skip_chs = [ch]
@@ -163,8 +172,13 @@ class UNet(nn.Module):
             h = m(h, emb) if isinstance(m, ResBlock) else m(h)
         return h
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """y: theme index per image, num_classes (or None) for none; ignored by an unconditional net."""
         emb = self.temb_mlp(timestep_embedding(t, self.temb_dim))
+        if self.cfg.num_classes > 0:
+            if y is None:
+                y = torch.full((x.shape[0],), self.cfg.num_classes, dtype=torch.long, device=x.device)
+            emb = emb + self.class_emb(y.long())
         h = self.conv_in(x)
         skips = [h]
         for blocks in self.down:

@@ -25,7 +25,7 @@ CKPT_VERSION = 2
 # Hyperparameters that shape the trajectory: a resumed run takes them from the checkpoint so it
 # continues exactly (only --steps may be raised, to extend a run before its decay phase).
 TRAJECTORY_KEYS = ("batch", "lr", "warmup", "steps", "decay_frac", "min_snr", "ema_ratios",
-                   "ema_cap_images", "seed", "prediction")
+                   "ema_cap_images", "seed", "prediction", "cond_drop")
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -174,7 +174,7 @@ def hyperparameters(args) -> dict:
     return {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "steps": args.steps,
             "decay_frac": args.decay_frac, "min_snr": args.min_snr,
             "ema_ratios": list(args.ema_ratios), "ema_cap_images": args.ema_cap_images,
-            "seed": args.seed, "prediction": args.prediction}
+            "seed": args.seed, "prediction": args.prediction, "cond_drop": args.cond_drop}
 
 
 def rng_state(rng: np.random.Generator, device: torch.device) -> dict:
@@ -225,6 +225,19 @@ def train(args) -> Path:
                 hp["steps"] = args.steps
         else:  # an EMA-only v1 file: new optimizer, the prediction it was trained for
             hp["prediction"] = prediction_of(resumed)
+    init = None
+    if args.init_from:
+        if resumed is not None:
+            raise ValueError("--init-from starts a new run; it cannot be combined with --resume")
+        init = init_weights(Path(args.init_from))
+        # The architecture, schedule and prediction are the source network's: its weights must fit.
+        cfg = UNetConfig.from_dict(init["config"])
+        sched = Schedule.from_dict(init["schedule"])
+        hp["prediction"] = prediction_of(init)
+    classes = resumed.get("classes") if resumed is not None else None
+    if resumed is None and args.classes:
+        classes = load_labels(Path(args.data))[1]
+        cfg.num_classes = len(classes)
     if hp["batch"] % ddp.world:
         raise ValueError(f"--batch {hp['batch']} is not divisible by {ddp.world} processes")
     local_batch = hp["batch"] // ddp.world
@@ -234,9 +247,21 @@ def train(args) -> Path:
 
     data = load_data(Path(args.data), cfg.resolution)
     data_t = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
+    labels_t = None
+    if cfg.num_classes > 0:
+        labels, data_classes = load_labels(Path(args.data), data.shape[0])
+        if classes is not None and data_classes != classes:
+            raise ValueError(f"the data's themes {data_classes} are not the run's {classes}")
+        labels_t = torch.from_numpy(labels)
 
     model = UNet(cfg).to(device)
     emas = EmaSet(model, hp["ema_ratios"], hp["ema_cap_images"])
+    if init is not None:
+        missing, unexpected = model.load_state_dict(init["ema"], strict=False)
+        if unexpected or any(not k.startswith("class_emb.") for k in missing):
+            raise CheckpointError(f"{args.init_from} does not fit this network: missing {missing}, "
+                                  f"unexpected {unexpected}")
+        emas = EmaSet(model, hp["ema_ratios"], hp["ema_cap_images"])
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=0.0, betas=(0.9, 0.99))
     if resumed is not None:
         # An EMA-only file (the one committed to git) restarts the optimizer from the EMA weights.
@@ -277,6 +302,8 @@ def train(args) -> Path:
             if (Path(args.data) / "manifest.json").exists() else {},
             "params": params, "macs": macs, "batch": hp["batch"], "lr": hp["lr"],
             "min_snr": hp["min_snr"], "device": str(device),
+            "init_from": None if init is None else {"path": str(args.init_from), "step": init.get("step"),
+                                                    "wall_seconds": init.get("wall_seconds")},
             "compute": describe_compute(device, amp, ddp.world)}
 
     def save(final: bool = False, name: str = "ckpt.pt") -> None:
@@ -287,7 +314,7 @@ def train(args) -> Path:
         primary = ratio_key(hp["ema_ratios"][0])
         base = {"version": CKPT_VERSION, "config": cfg.to_dict(), "schedule": sched.to_dict(),
                 "prediction": hp["prediction"], "step": step, "wall_seconds": wall, "meta": meta,
-                "hparams": hp, "ema_ratio": primary}
+                "hparams": hp, "ema_ratio": primary, "classes": classes}
         atomic_save({**base, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                      "ema": ema_states[primary], "emas": ema_states, "opt": opt.state_dict(),
                      "rng": states}, run / name)
@@ -321,11 +348,16 @@ def train(args) -> Path:
             a = acp[t][:, None, None, None]
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             target = target_for(hp["prediction"], x0, noise, a)
+            y = None
+            if labels_t is not None:
+                y = labels_t[idx].to(device)
+                y = torch.where(torch.rand(y.shape[0], device=device) < hp["cond_drop"],
+                                torch.full_like(y, cfg.num_classes), y)
             lr = lr_at(step, hp)
             for g in opt.param_groups:
                 g["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = net(xt, t.float())
+                pred = net(xt, t.float(), y)
             per = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
             loss = (per * loss_w[t]).mean()
             opt.zero_grad(set_to_none=True)
@@ -360,6 +392,25 @@ def train(args) -> Path:
             signal.signal(s, h)
         ddp.close()
     return run / "ema.pt"
+
+
+def init_weights(path: Path) -> dict:
+    """The EMA weights (and config) of another run, to start a new run from."""
+    from .resume_pack import unpack_resume
+
+    source = unpack_resume(path)
+    try:
+        ck = load_checkpoint(source)
+    finally:
+        if source != path:
+            source.unlink()
+    return ck
+
+
+def load_labels(folder: Path, count: int | None = None) -> tuple[np.ndarray, list[str]]:
+    from .data import load_labels as load
+
+    return load(folder, count)
 
 
 def load_data(folder: Path, resolution: int) -> np.ndarray:

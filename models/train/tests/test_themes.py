@@ -1,0 +1,124 @@
+"""Themes: class-conditional training on the data's categories and classifier-free guidance."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from petal_train.guidance import Guided, draw_themes
+from petal_train.model import UNet, UNetConfig
+from test_recipe import RES, TINY, run_error, run_ok, write_images
+
+SMALL = ["--threads", "1", "--ckpt-minutes", "100", "--warmup", "1", "--decay-frac", "0.5"]
+
+
+@pytest.fixture(scope="module")
+def themed(tmp_path_factory):
+    """Images in two theme subfolders, prepared, and a tiny unconditional run to start from."""
+    root = tmp_path_factory.mktemp("themes")
+    write_images(root / "images" / "boats", n=6, seed=1)
+    write_images(root / "images" / "cats", n=4, seed=2)
+    data = root / "data"
+    run_ok(["prepare", "--images", str(root / "images"), "--out", str(data), "--resolution", str(RES)])
+    run_ok(["train", "--data", str(data), "--out", str(root / "plain"), "--steps", "2",
+            "--resolution", str(RES), *TINY, *SMALL])
+    return {"root": root, "data": data, "plain": root / "plain" / "ema.pt"}
+
+
+def test_prepare_takes_themes_from_subfolders(themed, tmp_path):
+    import json
+
+    labels = np.load(themed["data"] / "labels.npy")
+    manifest = json.loads((themed["data"] / "manifest.json").read_text())
+    assert manifest["classes"] == ["boats", "cats"] and manifest["class_counts"] == [6, 4]
+    assert sorted(labels.tolist()) == [0] * 6 + [1] * 4
+    # loose images: no themes, and no stale labels from an earlier prepare into the same folder
+    write_images(tmp_path / "loose", n=3)
+    run_ok(["prepare", "--images", str(tmp_path / "loose"), "--out", str(themed["data"].parent / "d2"),
+            "--resolution", str(RES)])
+    assert not (themed["data"].parent / "d2" / "labels.npy").exists()
+
+
+def test_a_new_theme_embedding_starts_as_the_unconditional_network():
+    torch.manual_seed(0)
+    cfg = dict(resolution=16, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+               attn_resolutions=(16,), groups=4, dropout=0.0)
+    plain = UNet(UNetConfig(**cfg)).eval()
+    themed = UNet(UNetConfig(**cfg, num_classes=3)).eval()
+    missing, unexpected = themed.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["class_emb.weight"] and unexpected == []
+    x, t = torch.randn(4, 3, 16, 16), torch.tensor([0.0, 10.0, 500.0, 999.0])
+    with torch.no_grad():
+        ref = plain(x, t)
+        for y in ([0, 1, 2, 3], None):
+            out = themed(x, t, None if y is None else torch.tensor(y))
+            assert torch.equal(out, ref)
+
+
+def test_init_from_adds_themes_and_the_new_run_resumes_exactly(themed, tmp_path):
+    data = str(themed["data"])
+    common = ["--data", data, "--init-from", str(themed["plain"]), "--classes", "--steps", "4",
+              "--resolution", str(RES), *TINY, *SMALL, "--log-every-step"]
+    run_ok(["train", "--out", str(tmp_path / "whole"), *common])
+    run_ok(["train", "--out", str(tmp_path / "parts"), "--stop-at", "2", *common])
+    run_ok(["train", "--out", str(tmp_path / "parts"), "--resume", str(tmp_path / "parts" / "ckpt.pt"),
+            "--data", data, "--threads", "1", "--ckpt-minutes", "100", "--log-every-step"])
+    a = torch.load(tmp_path / "whole" / "ckpt.pt", weights_only=False)
+    b = torch.load(tmp_path / "parts" / "ckpt.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    assert a["classes"] == b["classes"] == ["boats", "cats"]
+    assert a["config"]["num_classes"] == 2
+    assert a["meta"]["init_from"]["step"] == 2
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # the theme embedding was trained: it left zero
+    assert a["model"]["class_emb.weight"].abs().max() > 0
+    # every other weight started from the plain run's EMA
+    src = torch.load(themed["plain"], weights_only=False)["ema"]
+    assert set(src) == set(a["model"]) - {"class_emb.weight"}
+
+
+def test_guidance_combines_the_two_outputs_linearly():
+    torch.manual_seed(1)
+    net = UNet(UNetConfig(resolution=16, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                          attn_resolutions=(16,), groups=4, dropout=0.0, num_classes=2)).eval()
+    torch.nn.init.normal_(net.class_emb.weight)
+    x, t, y = torch.randn(2, 3, 16, 16), torch.tensor([100.0, 700.0]), torch.tensor([0, 1])
+    with torch.no_grad():
+        cond, uncond = net(x, t, y), net(x, t, torch.tensor([2, 2]))
+        assert not torch.allclose(cond, uncond)
+        assert torch.equal(Guided(net, y, 1.0)(x, t), cond)
+        assert torch.allclose(Guided(net, y, 0.0)(x, t), uncond, atol=1e-6)
+        assert torch.allclose(Guided(net, y, 2.5)(x, t), uncond + 2.5 * (cond - uncond), atol=1e-5)
+
+
+def test_drawn_themes_follow_the_data_mix():
+    labels = np.array([0] * 750 + [1] * 250)
+    drawn = draw_themes(labels, 4000, seed=3)
+    assert abs((drawn == 1).mean() - 0.25) < 0.03
+    assert np.array_equal(drawn, draw_themes(labels, 4000, seed=3))
+
+
+def test_eval_with_guidance(themed, tmp_path):
+    run_ok(["train", "--data", str(themed["data"]), "--out", str(tmp_path / "c"), "--init-from",
+            str(themed["plain"]), "--classes", "--steps", "2", "--resolution", str(RES), *TINY, *SMALL])
+    out = tmp_path / "fid.json"
+    run_ok(["eval", "--model", str(tmp_path / "c" / "ema.pt"), "--data", str(themed["data"]), "--count", "4",
+            "--steps", "2", "--guidance", "2", "--json", str(out)])
+    import json
+
+    scores = json.loads(out.read_text())
+    assert scores["ema-cfg2"] > 0 and scores["eval"]["guidance"] == 2.0
+
+
+def test_error_themes_without_labels(tmp_path, capsys):
+    write_images(tmp_path / "loose", n=4)
+    run_ok(["prepare", "--images", str(tmp_path / "loose"), "--out", str(tmp_path / "d"), "--resolution", str(RES)])
+    run_error(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--classes", "--steps", "1",
+               "--resolution", str(RES), *TINY], capsys, "no theme labels", "subfolder")
+
+
+def test_error_guidance_on_an_unconditional_network(themed, capsys):
+    run_error(["eval", "--model", str(themed["plain"]), "--data", str(themed["data"]), "--count", "4",
+               "--steps", "1", "--guidance", "2"], capsys, "trained with --classes")
