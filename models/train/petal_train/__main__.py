@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
     q.add_argument("--name", required=True)
     q.add_argument("--fid", default=None, help="JSON file written by eval --json")
+    q.add_argument("--guidance", type=float, default=None,
+                   help="a themed network: the guidance scale petal paints themed pictures with")
     return p
 
 
@@ -185,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             pack_resume(Path(args.ckpt), Path(args.out), args.part_mb)
         elif args.cmd == "card":
             from .card import write_card
-            write_card(Path(args.dir), Path(args.ckpt), args.name, Path(args.fid) if args.fid else None)
+            write_card(Path(args.dir), Path(args.ckpt), args.name, Path(args.fid) if args.fid else None,
+                       args.guidance)
     except (RecipeError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

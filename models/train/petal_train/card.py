@@ -80,7 +80,8 @@ def training_extras(ck: dict) -> dict:
     return extras
 
 
-def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None) -> dict:
+def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None,
+               guidance: float | None = None) -> dict:
     if not dir.is_dir():
         raise RecipeError(f"model directory {dir} does not exist")
     ck = load_checkpoint(ckpt)
@@ -160,11 +161,26 @@ def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None) -> dict:
                   "steps": int(ev["steps"])} if isinstance(ev, dict) and "samples" in ev and "steps" in ev
                  else None),
     }
+    if cfg.num_classes > 0:
+        themes = ck.get("classes")
+        if not themes or len(themes) != cfg.num_classes:
+            raise RecipeError(f"{ckpt} is a themed network but records themes {themes!r}")
+        if guidance is None:
+            raise RecipeError(f"{ckpt} is a themed network: pass --guidance, the scale petal paints "
+                              "themed pictures with")
+        card["schema_version"] = 3
+        card["inputs"]["theme"] = {"name": "theme", "shape": [1], "dtype": "float32",
+                                   "units": f"theme index in 0..{len(themes) - 1}, {len(themes)} for none"}
+        card["themes"] = list(themes)
+        card["guidance_scale"] = float(guidance)
+    elif guidance is not None:
+        raise RecipeError(f"--guidance applies to a themed network; {ckpt} has no themes")
     return card
 
 
-def write_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None = None) -> dict:
-    card = build_card(dir, ckpt, name, fid_json)
+def write_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None = None,
+               guidance: float | None = None) -> dict:
+    card = build_card(dir, ckpt, name, fid_json, guidance)
     validate_card(card)
     fd, tmp = tempfile.mkstemp(dir=dir, prefix="card.", suffix=".tmp")
     try:

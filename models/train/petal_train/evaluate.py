@@ -183,7 +183,7 @@ def reference_features(data_dir: Path, images: np.ndarray) -> np.ndarray:
 class OnnxEps:
     """An onnxruntime session as the denoiser for sample_dpmpp_2m (fixed batch 1, so it loops)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, themes: int = 0):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -196,12 +196,15 @@ class OnnxEps:
         shape = self.sess.get_inputs()[0].shape
         self.output = self.sess.get_outputs()[0].name
         self.resolution = int(shape[2])
+        # A themed network is scored unguided: theme K, none.
+        self.extra = ({"theme": np.array([float(themes)], np.float32)}
+                      if any(i.name == "theme" for i in self.sess.get_inputs()) else {})
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         outs = []
         for xi, ti in zip(x, t):
             outs.append(self.sess.run([self.output], {"x": xi[None].numpy().astype(np.float32),
-                                                "t": np.array([float(ti)], np.float32)})[0])
+                                                "t": np.array([float(ti)], np.float32), **self.extra})[0])
         return torch.from_numpy(np.concatenate(outs))
 
 
@@ -223,7 +226,7 @@ def generate(model_path: Path, ckpt: Path, count: int, steps: int, seed: int, sa
     if model_path.suffix == ".onnx":
         ck = load_checkpoint(ckpt)
         sched = Schedule.from_dict(ck["schedule"])
-        eps = OnnxEps(model_path)
+        eps = OnnxEps(model_path, int(ck["config"].get("num_classes", 0)))
         r = eps.resolution
         if ck["config"].get("resolution") != r:
             raise RecipeError(f"{model_path} is {r} px but checkpoint {ckpt} (the schedule source) is "

@@ -3,7 +3,9 @@
 Graph contract (what the Rust runtime and card.json rely on):
   inputs  x   float32 [1, 3, R, R]   the noisy image x_t
           t   float32 [1]            the timestep index 0..T-1, as a float
-  output  eps float32 [1, 3, R, R]   the predicted noise
+          theme float32 [1]          only for a network trained with --classes: the theme index
+                                     0..K-1, or K for none (a float, like t)
+  output  v   float32 [1, 3, R, R]   the prediction (named `eps` for an epsilon model)
 
 GroupNorm must reach tract as single `GroupNormalization` nodes (tract runs them faster than the
 Reshape+InstanceNormalization decomposition). The dynamo exporter of torch 2.15 emits them directly at
@@ -38,9 +40,11 @@ def op_counts(model: onnx.ModelProto) -> dict[str, int]:
     return dict(collections.Counter(n.op_type for n in model.graph.node).most_common())
 
 
-def verification_inputs(sched, resolution: int, n: int = 6, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def verification_inputs(sched, resolution: int, n: int = 6, seed: int = 0,
+                        themes: int = 0) -> list[tuple[np.ndarray, ...]]:
     """(x_t, t) pairs spread over the whole schedule, x_t = sqrt(a) x0 + sqrt(1-a) noise with a smooth
-    random x0 in [-1, 1] (activation ranges move with t, so one t is not enough)."""
+    random x0 in [-1, 1] (activation ranges move with t, so one t is not enough). With `themes` K > 0,
+    (x_t, t, theme) triples, the theme cycling through 0..K (K: none)."""
     g = torch.Generator().manual_seed(seed)
     T = sched.T
     ts = sorted({int(round(v)) for v in np.linspace(0, T - 1, n)})
@@ -51,7 +55,10 @@ def verification_inputs(sched, resolution: int, n: int = 6, seed: int = 0) -> li
                                              mode="bilinear", align_corners=False)
         a = float(sched.alphas_cumprod[t])
         x = math.sqrt(a) * x0 + math.sqrt(1 - a) * torch.randn(x0.shape, generator=g)
-        out.append((x.float().numpy(), np.array([float(t)], dtype=np.float32)))
+        pair = (x.float().numpy(), np.array([float(t)], dtype=np.float32))
+        if themes > 0:
+            pair += (np.array([float(len(out) % (themes + 1))], dtype=np.float32),)
+        out.append(pair)
     return out
 
 
@@ -155,10 +162,10 @@ def fuse_group_norm(model: onnx.ModelProto) -> int:
 
 def _fix_io(model: onnx.ModelProto, resolution: int, output: str) -> None:
     """Pin the graph's I/O facts to the contract (names, dtypes, fixed shapes)."""
-    want = {"x": [1, 3, resolution, resolution], "t": [1]}
+    want = {"x": [1, 3, resolution, resolution], "t": [1], "theme": [1]}
     names = [i.name for i in model.graph.input]
-    if names != ["x", "t"]:
-        raise RecipeError(f"exported graph inputs are {names}, expected ['x', 't']")
+    if names not in (["x", "t"], ["x", "t", "theme"]):
+        raise RecipeError(f"exported graph inputs are {names}, expected ['x', 't'] or ['x', 't', 'theme']")
     if len(model.graph.output) != 1:
         raise RecipeError(f"exported graph has {len(model.graph.output)} outputs, expected 1")
     old = model.graph.output[0].name
@@ -181,14 +188,29 @@ def _fix_io(model: onnx.ModelProto, resolution: int, output: str) -> None:
             tt.shape.dim.add().dim_value = d
 
 
+class ThemedGraph(torch.nn.Module):
+    """The theme as a float input, like t, so every input of the graph is float32."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, theme: torch.Tensor) -> torch.Tensor:
+        return self.model(x, t, theme.long())
+
+
 def _torch_export(model: torch.nn.Module, resolution: int, opset: int) -> onnx.ModelProto:
     x = torch.zeros(1, 3, resolution, resolution)
     t = torch.zeros(1)
+    args, names = (x, t), ["x", "t"]
+    if model.cfg.num_classes > 0:
+        model = ThemedGraph(model)
+        args, names = (x, t, torch.zeros(1)), ["x", "t", "theme"]
     buf = io.StringIO()
     with warnings.catch_warnings(), redirect_stdout(buf):
         warnings.simplefilter("ignore")
         try:
-            prog = torch.onnx.export(model, (x, t), input_names=["x", "t"], output_names=["eps"],
+            prog = torch.onnx.export(model, args, input_names=names, output_names=["eps"],
                                      opset_version=opset, dynamo=True, external_data=False, verbose=False)
         except Exception as e:  # the exporter raises many types
             raise RecipeError(f"torch.onnx.export failed at opset {opset}: {e}\n{buf.getvalue()}") from e
@@ -205,7 +227,8 @@ def run_onnx(path_or_bytes, pairs) -> list[np.ndarray]:
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(path_or_bytes, so, providers=["CPUExecutionProvider"])
     out = sess.get_outputs()[0].name
-    return [sess.run([out], {"x": x, "t": t})[0] for x, t in pairs]
+    names = [i.name for i in sess.get_inputs()]
+    return [sess.run([out], dict(zip(names, pair)))[0] for pair in pairs]
 
 
 def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
@@ -214,6 +237,7 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
     model, sched, ck = load_ema_model(ckpt)
     model.eval()
     r = model.cfg.resolution
+    themes = model.cfg.num_classes
     n_gn = sum(isinstance(m, torch.nn.GroupNorm) for m in model.modules())
 
     proto = _torch_export(model, r, opset)
@@ -228,7 +252,8 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
         del node.metadata_props[:]
         node.doc_string = ""
     proto.doc_string = (f"petal DDPM {prediction}-predictor; schedule {sched.to_dict()}; "
-                        f"step {ck.get('step')}; inputs x[1,3,{r},{r}] t[1] (timestep index)")
+                        f"step {ck.get('step')}; inputs x[1,3,{r},{r}] t[1] (timestep index)"
+                        + (f" theme[1] (0..{themes - 1}, {themes}: none)" if themes else ""))
     helper.set_model_props(proto, {"petal.schedule": str(sched.to_dict()), "petal.resolution": str(r),
                                    "petal.step": str(ck.get("step")),
                                    "petal.prediction": prediction})
@@ -243,14 +268,16 @@ def export(ckpt: Path, out: Path, opset: int = 21) -> dict:
 
     # Verify the serialized bytes (what lands on disk) before replacing anything.
     data = proto.SerializeToString()
-    pairs = verification_inputs(sched, r)
+    pairs = verification_inputs(sched, r, themes=themes)
     got = run_onnx(data, pairs)
     with torch.no_grad():
-        want = [model(torch.from_numpy(x), torch.from_numpy(t)).numpy() for x, t in pairs]
+        want = [model(*(torch.from_numpy(a) for a in pair[:2]),
+                      torch.from_numpy(pair[2]).long() if themes else None).numpy() for pair in pairs]
     diffs = [float(np.abs(a - b).max()) for a, b in zip(got, want)]
     max_diff = max(diffs)
-    for (x, t), d in zip(pairs, diffs):
-        print(f"  t={int(t[0]):4d}  max |onnx - torch| = {d:.2e}")
+    for pair, d in zip(pairs, diffs):
+        theme = f"  theme={int(pair[2][0])}" if themes else ""
+        print(f"  t={int(pair[1][0]):4d}{theme}  max |onnx - torch| = {d:.2e}")
     if not np.isfinite(max_diff) or max_diff > TOLERANCE:
         raise RecipeError(f"ONNX export disagrees with PyTorch: max abs diff {max_diff:.3e} > {TOLERANCE}")
 

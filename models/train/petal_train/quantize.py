@@ -82,8 +82,9 @@ def _images(resolution: int, data: Path | None) -> np.ndarray | None:
 
 
 def noisy_inputs(sched: Schedule, resolution: int, ts: list[int], seed: int,
-                 images: np.ndarray | None) -> list[dict[str, np.ndarray]]:
-    """x_t = sqrt(a_t) x0 + sqrt(1 - a_t) noise, x0 a real training image (or noise when there is none)."""
+                 images: np.ndarray | None, themes: int = 0) -> list[dict[str, np.ndarray]]:
+    """x_t = sqrt(a_t) x0 + sqrt(1 - a_t) noise, x0 a real training image (or noise when there is none).
+    A themed network (`themes` K > 0) gets themes cycling through 0..K (K: none)."""
     rng = np.random.default_rng(seed)
     feeds = []
     for t in ts:
@@ -96,7 +97,10 @@ def noisy_inputs(sched: Schedule, resolution: int, ts: list[int], seed: int,
             x0 = np.clip(rng.standard_normal((1, 3, resolution, resolution)), -1, 1)
         a = float(sched.alphas_cumprod[t])
         x = math.sqrt(a) * x0 + math.sqrt(1 - a) * rng.standard_normal(x0.shape)
-        feeds.append({"x": np.ascontiguousarray(x, dtype=np.float32), "t": np.array([float(t)], np.float32)})
+        feed = {"x": np.ascontiguousarray(x, dtype=np.float32), "t": np.array([float(t)], np.float32)}
+        if themes > 0:
+            feed["theme"] = np.array([float(len(feeds) % (themes + 1))], np.float32)
+        feeds.append(feed)
     return feeds
 
 
@@ -280,21 +284,23 @@ def quantize(model: Path, ckpt: Path, out_dir: Path, calib: int = 64, data: Path
         raise RecipeError(f"{model} is not a readable ONNX file: {e}") from e
     names = [i.name for i in f32.graph.input]
     outputs = [o.name for o in f32.graph.output]
-    if names != ["x", "t"] or len(outputs) != 1 or outputs[0] not in OUTPUT_NAMES.values():
+    if names not in (["x", "t"], ["x", "t", "theme"]) or len(outputs) != 1 \
+            or outputs[0] not in OUTPUT_NAMES.values():
         raise RecipeError(f"{model} is not a petal export (inputs {names} -> outputs {outputs}, "
-                          f"expected x, t -> one of {sorted(OUTPUT_NAMES.values())})")
+                          f"expected x, t[, theme] -> one of {sorted(OUTPUT_NAMES.values())})")
     r = f32.graph.input[0].type.tensor_type.shape.dim[2].dim_value
     ck = load_checkpoint(ckpt)
     sched = Schedule.from_dict(ck["schedule"])
     if ck["config"].get("resolution") != r:
         raise RecipeError(f"checkpoint {ckpt} is {ck['config'].get('resolution')} px, model {model} is {r} px")
     images = _images(r, data)
+    themes = int(ck["config"].get("num_classes", 0)) if "theme" in names else 0
     src = "training images" if images is not None else "noise (no training images at this resolution)"
 
     int8w_path, int8_path = variant_paths(model, out_dir)
     check_ts = sorted({int(round(v)) for v in np.linspace(0, sched.T - 1, 8)})
-    check = noisy_inputs(sched, r, check_ts, seed + 1, images)
-    pairs = [(f["x"], f["t"]) for f in check]
+    check = noisy_inputs(sched, r, check_ts, seed + 1, images, themes)
+    pairs = [tuple(f.values()) for f in check]
     ref = run_onnx(str(model), pairs)
 
     # (a) weight-only
@@ -306,7 +312,7 @@ def quantize(model: Path, ckpt: Path, out_dir: Path, calib: int = 64, data: Path
 
     # (b) QOperator static
     torch.manual_seed(seed)
-    feeds = noisy_inputs(sched, r, calibration_timesteps(sched.T, calib), seed, images)
+    feeds = noisy_inputs(sched, r, calibration_timesteps(sched.T, calib), seed, images, themes)
     q = quantize_static_qoperator(model, feeds)
     # The float Gemms left over (timestep-embedding projections) get int8 weights as in int8w.
     q, _ = quantize_weights(q)

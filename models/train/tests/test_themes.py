@@ -122,3 +122,66 @@ def test_error_themes_without_labels(tmp_path, capsys):
 def test_error_guidance_on_an_unconditional_network(themed, capsys):
     run_error(["eval", "--model", str(themed["plain"]), "--data", str(themed["data"]), "--count", "4",
                "--steps", "1", "--guidance", "2"], capsys, "trained with --classes")
+
+
+@pytest.fixture(scope="module")
+def themed_models(themed):
+    """A themed network exported, quantized and carded, as ship.sh does it."""
+    root = themed["root"]
+    run_ok(["train", "--data", str(themed["data"]), "--out", str(root / "cond"), "--init-from",
+            str(themed["plain"]), "--classes", "--steps", "3", "--resolution", str(RES), *TINY, *SMALL])
+    ckpt, models = root / "cond" / "ema.pt", root / "models"
+    f32 = models / "tiny-f32.onnx"
+    run_ok(["export", "--ckpt", str(ckpt), "--out", str(f32)])
+    run_ok(["quantize", "--model", str(f32), "--ckpt", str(ckpt), "--out-dir", str(models), "--calib", "8"])
+    return {"ckpt": ckpt, "models": models, "f32": f32}
+
+
+def test_themed_export_takes_a_theme_and_matches_torch(themed_models):
+    import onnx
+    import onnxruntime as ort
+
+    from petal_train.train import load_ema_model
+
+    m = onnx.load(themed_models["f32"])
+    assert [i.name for i in m.graph.input] == ["x", "t", "theme"]
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for i in m.graph.input)
+    sess = ort.InferenceSession(str(themed_models["f32"]), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, RES, RES)).astype(np.float32)
+    outs = [sess.run(None, {"x": x, "t": np.array([400.0], np.float32),
+                            "theme": np.array([float(k)], np.float32)})[0] for k in range(3)]
+    model, _, _ = load_ema_model(themed_models["ckpt"])
+    assert model.class_emb.weight.shape[0] == 3  # boats, cats, none
+    assert not np.allclose(outs[0], outs[1])  # three training steps moved the themes apart
+    with torch.no_grad():
+        for k in range(3):
+            want = model(torch.from_numpy(x), torch.tensor([400.0]), torch.tensor([k])).numpy()
+            assert np.abs(outs[k] - want).max() < 1e-4
+    for name in ("tiny-int8w.onnx", "tiny-int8.onnx"):
+        q = onnx.load(themed_models["models"] / name)
+        assert [i.name for i in q.graph.input] == ["x", "t", "theme"]
+
+
+def test_themed_card(themed_models, capsys):
+    import json
+
+    from petal_train.card import SCHEMA, validate_card
+
+    models, ckpt = themed_models["models"], themed_models["ckpt"]
+    run_error(["card", "--dir", str(models), "--ckpt", str(ckpt), "--name", "tiny"], capsys, "--guidance")
+    run_ok(["card", "--dir", str(models), "--ckpt", str(ckpt), "--name", "tiny", "--guidance", "2.5"])
+    card = json.loads((models / "card.json").read_text())
+    validate_card(card)
+    assert card["schema_version"] == 3
+    assert card["themes"] == ["boats", "cats"] and card["guidance_scale"] == 2.5
+    assert card["inputs"]["theme"] == {"name": "theme", "shape": [1], "dtype": "float32",
+                                       "units": "theme index in 0..1, 2 for none"}
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    for broken in ({k: v for k, v in card.items() if k != "guidance_scale"},
+                   dict(card, schema_version=2),
+                   dict(card, inputs={"x": card["inputs"]["x"], "t": card["inputs"]["t"]})):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema).validate(broken)
