@@ -42,6 +42,8 @@ fn main() -> anyhow::Result<()> {
         size: None,
         filter: Filter::Nearest,
         init_noise: None,
+        theme: petal::generate::default_theme(card),
+        guidance: None,
         petal_version: env!("CARGO_PKG_VERSION").into(),
     };
     let stop = AtomicBool::new(false);

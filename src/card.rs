@@ -1,6 +1,8 @@
-//! The model card (`card.json`, schema versions 1 and 2; JSON Schema in
+//! The model card (`card.json`, schema versions 1 to 3; JSON Schema in
 //! `models/card.schema.json`). Version 2 added v-prediction; a version-1 card is always
-//! epsilon-prediction and still loads.
+//! epsilon-prediction and still loads. Version 3 added themes: a network trained on the data's
+//! categories takes a theme index as a third input, and the card names the themes and the
+//! guidance scale petal paints them with.
 //!
 //! The card is the contract between the Python recipe and this runtime: it says what the ONNX
 //! file expects (input names, shapes, timestep units), which noise schedule the model was
@@ -16,7 +18,9 @@ use crate::sampler::Prediction;
 use crate::schedule::ScheduleSpec;
 
 /// The newest card version this petal reads (and the one the recipe writes).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+/// Words `--theme` takes beside the card's theme names (so no theme may be called that).
+pub const THEME_WORDS: [&str; 2] = ["any", "none"];
 /// The oldest card version this petal still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -46,12 +50,24 @@ pub struct ModelCard {
     pub eval: Option<serde_json::Value>,
     #[serde(default)]
     pub architecture: Option<serde_json::Value>,
+    /// The themes the network was trained on, in index order (empty: an unthemed network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub themes: Vec<String>,
+    /// The classifier-free guidance scale for themed pictures (present iff `themes` is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance_scale: Option<f32>,
+    /// How often `--theme any` draws each theme (the training images of each); `None`: evenly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme_weights: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inputs {
     pub x: TensorSpec,
     pub t: TensorSpec,
+    /// The theme index (float32 `[1]`): `0..K` for `themes[i]`, `K` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<TensorSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +152,7 @@ impl ModelCard {
                 self.inputs.t.dtype
             ));
         }
+        self.validate_themes()?;
         if self.value_range[0] >= self.value_range[1] {
             return Err(format!("value_range {:?} is empty", self.value_range));
         }
@@ -157,6 +174,83 @@ impl ModelCard {
             .schedule()
             .map(|_| ())
             .map_err(|e| format!("schedule: {e}"))
+    }
+
+    fn validate_themes(&self) -> Result<(), String> {
+        let themed = !self.themes.is_empty();
+        if themed && self.schema_version < 3 {
+            return Err(format!(
+                "themes need schema_version 3 (this card is version {})",
+                self.schema_version
+            ));
+        }
+        match (&self.inputs.theme, themed) {
+            (Some(_), false) => return Err("inputs.theme is given but themes is empty".into()),
+            (None, true) => return Err("themes are listed but inputs.theme is missing".into()),
+            (Some(spec), true) => {
+                if spec.shape != [1] || spec.dtype != "float32" {
+                    return Err(format!(
+                        "inputs.theme must be float32 [1] (got {} {:?})",
+                        spec.dtype, spec.shape
+                    ));
+                }
+            }
+            (None, false) => {}
+        }
+        if let Some(w) = &self.theme_weights {
+            let usable = w.iter().all(|w| w.is_finite() && *w >= 0.0) && w.iter().any(|w| *w > 0.0);
+            if w.len() != self.themes.len() || !usable {
+                return Err(format!(
+                    "theme_weights must be one number at least 0 per theme ({} themes), not all 0 \
+                     (got {w:?})",
+                    self.themes.len()
+                ));
+            }
+        }
+        match (self.guidance_scale, themed) {
+            (Some(_), false) => Err("guidance_scale is given but themes is empty".into()),
+            (None, true) => Err("themes are listed but guidance_scale is missing".into()),
+            (Some(s), true) if !(s.is_finite() && s >= 0.0) => {
+                Err(format!("guidance_scale {s} must be a number at least 0"))
+            }
+            _ => {
+                let mut seen = std::collections::HashSet::new();
+                for name in &self.themes {
+                    let plain = !name.is_empty()
+                        && name.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                        });
+                    if !plain || THEME_WORDS.contains(&name.as_str()) {
+                        return Err(format!(
+                            "theme name {name:?} must be lowercase letters, digits, - or _, and \
+                             not one of {THEME_WORDS:?}"
+                        ));
+                    }
+                    if !seen.insert(name) {
+                        return Err(format!("theme {name:?} is listed twice"));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The index the network takes for `theme` (a name from `themes`).
+    pub fn theme_index(&self, theme: &str) -> Result<usize> {
+        if self.themes.is_empty() {
+            return Err(Error::Invalid(format!(
+                "model {} has no themes (it was trained without them); leave out --theme",
+                self.name
+            )));
+        }
+        self.themes.iter().position(|t| t == theme).ok_or_else(|| {
+            Error::Invalid(format!(
+                "model {} has no theme {theme:?} (it has: {}, or {})",
+                self.name,
+                self.themes.join(", "),
+                THEME_WORDS.join(", ")
+            ))
+        })
     }
 
     pub fn variant(&self, name: &str) -> Result<&Variant> {

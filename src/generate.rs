@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use rand::distr::weighted::WeightedIndex;
+use rand::distr::Distribution;
 use serde::{Deserialize, Serialize};
 
 use crate::card::ModelCard;
@@ -14,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::limits;
 use crate::noise;
 use crate::picture::Filter;
-use crate::sampler::{self, Denoiser, SamplerConfig, SamplerKind};
+use crate::sampler::{self, Denoiser, Guided, SamplerConfig, SamplerKind};
 use crate::schedule::Spacing;
 
 /// The largest picture side petal paints.
@@ -40,7 +42,33 @@ pub struct GenerateParams {
     pub size: Option<u32>,
     pub filter: Filter,
     pub init_noise: Option<String>,
+    /// A themed model's theme: one of the card's names, or [`ANY_THEME`] (a theme drawn per
+    /// picture from the seed); `None`: no theme (absent in pictures from before themes).
+    #[serde(default)]
+    pub theme: Option<String>,
+    /// The classifier-free guidance scale of a themed picture (`None`: the card's).
+    #[serde(default)]
+    pub guidance: Option<f32>,
     pub petal_version: String,
+}
+
+/// The theme a themed model paints with unless told otherwise; unthemed models have none.
+pub fn default_theme(card: &ModelCard) -> Option<String> {
+    (!card.themes.is_empty()).then(|| ANY_THEME.to_string())
+}
+
+/// `--theme any`: each picture's theme drawn from its seed, as often as the card's
+/// `theme_weights` say (as in the training set), or evenly.
+pub const ANY_THEME: &str = "any";
+/// `--theme none`: a themed model painting without a theme (one network call per step).
+pub const NO_THEME: &str = "none";
+
+/// What to paint with a themed model: each picture's theme index (`None`: no theme) and the
+/// guidance scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemePlan {
+    pub themes: Vec<Option<usize>>,
+    pub scale: f32,
 }
 
 impl GenerateParams {
@@ -117,9 +145,92 @@ impl GenerateParams {
                 self.eta
             )));
         }
+        self.theme_plan(card)?;
         let config = self.sampler_config()?;
         let schedule = card.schedule.schedule()?;
         config.build(&schedule).map(|_| ())
+    }
+
+    /// Each picture's theme and the guidance scale, checked against the card.
+    pub fn theme_plan(&self, card: &ModelCard) -> Result<ThemePlan> {
+        if let Some(g) = self.guidance {
+            if card.themes.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "--guidance is for themed models; model {} has no themes",
+                    card.name
+                )));
+            }
+            if !(g.is_finite() && (0.0..=MAX_GUIDANCE).contains(&g)) {
+                return Err(Error::Invalid(format!(
+                    "--guidance {g} must be within 0..{MAX_GUIDANCE} (1: the theme alone; \
+                     the card's is {})",
+                    card.guidance_scale.unwrap_or(1.0)
+                )));
+            }
+        }
+        let scale = self.guidance.or(card.guidance_scale).unwrap_or(1.0);
+        let themes = match self.theme.as_deref() {
+            None | Some(NO_THEME) => vec![None; self.count],
+            Some(ANY_THEME) => {
+                // Checked like a name, so an unthemed model refuses "any" too.
+                let count = card.themes.len();
+                if count == 0 {
+                    card.theme_index(ANY_THEME)?;
+                }
+                let mut rng = noise::theme_rng(self.seed);
+                let even = vec![1.0; count];
+                let weights = card.theme_weights.as_deref().unwrap_or(&even);
+                let draw = WeightedIndex::new(weights).map_err(|e| {
+                    Error::Invalid(format!("model {}: theme_weights: {e}", card.name))
+                })?;
+                (0..self.count)
+                    .map(|_| Some(draw.sample(&mut rng)))
+                    .collect()
+            }
+            Some(name) => vec![Some(card.theme_index(name)?); self.count],
+        };
+        Ok(ThemePlan { themes, scale })
+    }
+}
+
+/// Guidance beyond this is far past where pictures stop improving (they saturate and lose
+/// their shapes); it is refused as a likely typo.
+pub const MAX_GUIDANCE: f32 = 20.0;
+
+/// Samples one picture, through [`Guided`] when it has a theme.
+fn sample_picture(
+    denoiser: &mut dyn Denoiser,
+    theme: Option<usize>,
+    scale: f32,
+    sched: &mut dyn sampler::Scheduler,
+    x_t: Vec<f32>,
+    rng: &mut dyn rand::RngCore,
+    on_step: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<Vec<f32>> {
+    match theme {
+        Some(theme) => {
+            let mut guided = Guided::new(denoiser, theme, scale)?;
+            sampler::sample(&mut guided, sched, x_t, rng, on_step)
+        }
+        None => sampler::sample(denoiser, sched, x_t, rng, on_step),
+    }
+}
+
+impl ThemePlan {
+    /// The themes of `count` pictures: `--init-noise` may hold a different number of pictures
+    /// than `count` only when every picture has the same theme.
+    fn themes_for(&self, count: usize) -> Result<Vec<Option<usize>>> {
+        if count == self.themes.len() {
+            return Ok(self.themes.clone());
+        }
+        match self.themes.first() {
+            Some(first) if self.themes.iter().all(|t| t == first) => Ok(vec![*first; count]),
+            None => Ok(vec![None; count]),
+            Some(_) => Err(Error::Invalid(format!(
+                "{count} start noises for {} pictures of different themes",
+                self.themes.len()
+            ))),
+        }
     }
 }
 
@@ -162,6 +273,7 @@ where
 {
     params.validate(card)?;
     let config = params.sampler_config()?;
+    let plan = params.theme_plan(card)?;
     let workers = limits::affordable_workers(
         workers.min(params.count),
         limits::memory_budget(),
@@ -183,7 +295,8 @@ where
         }
     };
     let count = starts.len();
-    let queue = Mutex::new(starts.into_iter().enumerate());
+    let themes = plan.themes_for(count)?;
+    let queue = Mutex::new(starts.into_iter().zip(themes).enumerate());
     let progress = Mutex::new(progress);
     let failed = AtomicBool::new(false);
     let work = || -> Result<Vec<Numbered>> {
@@ -194,7 +307,9 @@ where
             let mut done = Vec::new();
             loop {
                 let next = queue.lock().map_err(|_| poisoned())?.next();
-                let Some((i, x_t)) = next else { break };
+                let Some((i, (x_t, theme))) = next else {
+                    break;
+                };
                 if failed.load(Ordering::Relaxed) {
                     break;
                 }
@@ -206,8 +321,10 @@ where
                         .map_err(|_| poisoned())?
                         .step(i, s, steps, x0)
                 };
-                let image = sampler::sample(
+                let image = sample_picture(
                     &mut denoiser,
+                    theme,
+                    plan.scale,
                     scheduler.as_mut(),
                     x_t,
                     &mut unused_rng,
@@ -256,6 +373,7 @@ pub fn generate(
 ) -> Result<Vec<Vec<f32>>> {
     params.validate(card)?;
     let config = params.sampler_config()?;
+    let plan = params.theme_plan(card)?;
     let schedule = card.schedule.schedule()?;
     let (mut init_rng, mut sampler_rng) = noise::rngs(params.seed);
     let starts = match init_noise {
@@ -265,12 +383,15 @@ pub fn generate(
             .collect(),
     };
     let mut out = Vec::with_capacity(starts.len());
-    for (i, x_t) in starts.into_iter().enumerate() {
+    let themes = plan.themes_for(starts.len())?;
+    for (i, (x_t, theme)) in starts.into_iter().zip(themes).enumerate() {
         let mut scheduler = config.build(&schedule)?;
         let steps = scheduler.timesteps().len();
         let mut on_step = |s: usize, x0: &[f32]| progress.step(i, s, steps, x0);
-        out.push(sampler::sample(
+        out.push(sample_picture(
             denoiser,
+            theme,
+            plan.scale,
             scheduler.as_mut(),
             x_t,
             &mut sampler_rng,

@@ -86,6 +86,8 @@ pub fn frame_toml(data: &[u8]) {
         size: options.gallery_size,
         filter: Filter::Nearest,
         init_noise: None,
+        theme: options.theme.clone(),
+        guidance: options.guidance,
         petal_version: String::new(),
     };
     let _ = petal::frame::check(&settings, &params, &model.card);

@@ -14,6 +14,10 @@
 #               fid_l0 null on the card. On session 13's 2-core VM (no AVX-512) int8's 953
 #               pictures ran over 47 min on one core unfinished, f32's took ~6 min, so there
 #               VARIANTS="f32 int8w" ships in minutes.
+#   GUIDANCE    a themed network (trained with --classes): the guidance scale written to the card,
+#               which petal paints themed pictures with (required for one; petal's default theme
+#               is "any", so its samples are guided, one theme drawn per picture). Without PETAL
+#               the onnxruntime samples are painted with no theme.
 set -euo pipefail
 cd "$(dirname "$0")"
 RUN=${1:-runs/emoji32}
@@ -23,6 +27,7 @@ COUNT=${EVAL_COUNT:-953}
 PY=${PY:-../../.venv/bin/python}
 VARIANTS=${VARIANTS:-f32 int8w int8}
 case " $VARIANTS " in *" f32 "*) ;; *) echo "VARIANTS must include f32 (it carries the floor)" >&2; exit 2;; esac
+guidance=(); [ -n "${GUIDANCE:-}" ] && guidance=(--guidance "$GUIDANCE")
 mkdir -p "$OUT"
 FID="$RUN/fid.json"
 rm -f "$FID"
@@ -37,7 +42,7 @@ cp "$RUN/ema-picked.pt" "$OUT/ema.pt"
 $PY -m petal_train export --ckpt "$OUT/ema.pt" --out "$OUT/$NAME-f32.onnx"
 $PY -m petal_train quantize --model "$OUT/$NAME-f32.onnx" --ckpt "$OUT/ema.pt" --out-dir "$OUT"
 # The card must exist before petal can load the directory; it is rewritten with the scores below.
-$PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME"
+$PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME" "${guidance[@]}"
 if [ -n "${PETAL:-}" ]; then
     # One process per variant, side by side: petal paints one picture at a time per process.
     pids=()
@@ -55,6 +60,6 @@ for v in $VARIANTS; do
     # samples-<variant>.npy is scored under its variant's name, like <name>-<variant>.onnx
     $PY -m petal_train eval --model "$model" --ckpt "$OUT/ema.pt" --count "$COUNT" "${floor[@]}" --json "$FID"
 done
-$PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME" --fid "$FID"
+$PY -m petal_train card --dir "$OUT" --ckpt "$OUT/ema.pt" --name "$NAME" --fid "$FID" "${guidance[@]}"
 cp "$FID" "$OUT/fid.json"
 ls -la "$OUT"

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use petal::denoiser::{with_threads, Precision, TractDenoiser};
-use petal::generate::{generate, generate_parallel, GenerateParams, NoProgress};
+use petal::generate::{default_theme, generate, generate_parallel, GenerateParams, NoProgress};
 use petal::model::Model;
 use petal::picture::Filter;
 use petal::sampler::Denoiser;
@@ -185,6 +185,9 @@ fn bench_one(
         size: None,
         filter: Filter::Nearest,
         init_noise: None,
+        // Timed as `generate` paints by default: a themed model's default theme and guidance.
+        theme: default_theme(card),
+        guidance: None,
         petal_version: env!("CARGO_PKG_VERSION").into(),
     };
     params.validate(card)?;

@@ -12,7 +12,7 @@ use petal::frame::config::Sources;
 use petal::frame::settings_edit::{PageSettings, SettingsSaver, Validator};
 use petal::frame::status::FrameState;
 use petal::frame::{self, Event, FrameOptions, FrameSettings, Painters};
-use petal::generate::GenerateParams;
+use petal::generate::{default_theme, GenerateParams};
 use petal::limits;
 use petal::model::{Model, DEFAULT_VARIANT};
 use petal::picture::Filter;
@@ -130,6 +130,8 @@ impl FrameArgs {
             steps: self.sampling.steps,
             spacing: self.sampling.spacing.clone(),
             eta: self.sampling.eta,
+            theme: self.sampling.theme.clone(),
+            guidance: self.sampling.guidance,
             seed: self.sampling.seed,
             threads: None,
             retry: self.retry.clone(),
@@ -179,6 +181,8 @@ fn params_for(
         size: o.gallery_size,
         filter: Filter::Nearest,
         init_noise: None,
+        theme: o.theme.clone().or_else(|| default_theme(card)),
+        guidance: o.guidance,
         petal_version: env!("CARGO_PKG_VERSION").into(),
     })
 }

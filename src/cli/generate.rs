@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use petal::denoiser::{with_threads, Precision, TractDenoiser};
-use petal::generate::{generate_parallel, GenerateParams, Progress};
+use petal::generate::{default_theme, generate_parallel, GenerateParams, Progress};
 use petal::model::{Model, DEFAULT_VARIANT};
 use petal::picture::{self, Filter, METADATA_KEY};
 use petal::{noise, Error};
@@ -131,6 +131,13 @@ fn params_from(
             .as_ref()
             .map(|p| p.display().to_string())
             .or_else(|| b.and_then(|b| b.init_noise.clone())),
+        // A picture painted `--from` keeps its own theme, none included.
+        theme: match (&args.sampling.theme, b) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(b)) => b.theme.clone(),
+            (None, None) => default_theme(card),
+        },
+        guidance: args.sampling.guidance.or(b.and_then(|b| b.guidance)),
         petal_version: env!("CARGO_PKG_VERSION").into(),
     })
 }

@@ -35,6 +35,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         card.inputs.t.dtype,
         card.inputs.t.units.as_deref().unwrap_or("timestep index")
     );
+    if !card.themes.is_empty() {
+        println!(
+            "themes    {} (--theme NAME, any or none; guidance {} unless --guidance says)",
+            card.themes.join(", "),
+            card.guidance_scale.unwrap_or(1.0)
+        );
+    }
     if let Some(p) = card.params {
         println!("params    {p}");
     }

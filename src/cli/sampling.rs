@@ -26,6 +26,15 @@ pub struct SamplingArgs {
     /// DDIM noise (0: deterministic, 1: DDPM-like).
     #[arg(long)]
     pub eta: Option<f32>,
+    /// A themed model's theme (`petal info` lists them), `any` (one drawn per picture, the
+    /// default) or `none`.
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// How strongly a themed picture follows its theme: 1 is the theme alone (one network call
+    /// per step), more is closer to it and less varied (two calls per step) [default: the
+    /// model card's].
+    #[arg(long)]
+    pub guidance: Option<f32>,
     /// Seed of the (first) picture; a frame's next pictures take the following seeds
     /// (default: a random one, printed and stored in the PNG).
     #[arg(long)]

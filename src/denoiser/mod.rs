@@ -111,6 +111,8 @@ pub struct TractDenoiser {
     x_type: DatumType,
     /// The timestep's type: int64 or a float, as the card says (f16 under f16).
     t_type: DatumType,
+    /// A themed network's theme count and its theme input's float type.
+    themes: Option<(usize, DatumType)>,
     prediction: Prediction,
     pub load_time: Duration,
     pub optimize_time: Duration,
@@ -125,6 +127,7 @@ pub struct SharedPlan {
     image_shape: [usize; 4],
     x_type: DatumType,
     t_type: DatumType,
+    themes: Option<(usize, DatumType)>,
     prediction: Prediction,
     node_count: usize,
 }
@@ -142,6 +145,7 @@ impl SharedPlan {
             image_shape: self.image_shape,
             x_type: self.x_type,
             t_type: self.t_type,
+            themes: self.themes,
             prediction: self.prediction,
             load_time: Duration::ZERO,
             optimize_time: Duration::ZERO,
@@ -240,8 +244,9 @@ fn load_inference_unguarded(bytes: &[u8], card: &ModelCard, what: &str) -> Resul
         .iter()
         .map(|o| model.node(o.node).name.clone())
         .collect();
-    let want = [&card.inputs.x.name, &card.inputs.t.name];
-    if input_names.len() != 2 || !want.iter().all(|w| input_names.contains(w)) {
+    let mut want = vec![&card.inputs.x.name, &card.inputs.t.name];
+    want.extend(card.inputs.theme.as_ref().map(|theme| &theme.name));
+    if input_names.len() != want.len() || !want.iter().all(|w| input_names.contains(w)) {
         return Err(model_err(
             what,
             format!(
@@ -258,8 +263,10 @@ fn load_inference_unguarded(bytes: &[u8], card: &ModelCard, what: &str) -> Resul
     for (ix, name) in input_names.iter().enumerate() {
         let (dt, shape) = if name == &card.inputs.x.name {
             (f32::datum_type(), card.inputs.x.shape.clone())
-        } else {
+        } else if name == &card.inputs.t.name {
             (t_dt, card.inputs.t.shape.clone())
+        } else {
+            (f32::datum_type(), vec![1])
         };
         let declared = model
             .input_fact(ix)
@@ -328,7 +335,8 @@ impl TractDenoiser {
                 .map_err(fail)
             })?;
         }
-        // The graph's inputs are x, then t (checked against the card on load).
+        // The graph's inputs are x, t, then a themed network's theme (the recipe's order,
+        // checked against the card on load).
         let input_type = |ix| -> Result<DatumType> {
             Ok(typed
                 .input_fact(ix)
@@ -336,6 +344,10 @@ impl TractDenoiser {
                 .datum_type)
         };
         let (x_type, t_type) = (input_type(0)?, input_type(1)?);
+        let themes = match card.inputs.theme {
+            Some(_) => Some((card.themes.len(), input_type(2)?)),
+            None => None,
+        };
         let t1 = Instant::now();
         let (state, plan, node_count) = guarded(what, "optimizing the graph", || {
             let optimized = typed
@@ -355,6 +367,7 @@ impl TractDenoiser {
             image_shape: [s[0], s[1], s[2], s[3]],
             x_type,
             t_type,
+            themes,
             prediction: card.prediction,
             load_time,
             optimize_time,
@@ -370,23 +383,36 @@ impl TractDenoiser {
             image_shape: self.image_shape,
             x_type: self.x_type,
             t_type: self.t_type,
+            themes: self.themes,
             prediction: self.prediction,
             node_count: self.node_count,
         }
     }
 
-    fn inputs(&self, x: &[f32], t: usize) -> TractResult<TVec<TValue>> {
+    /// `theme`: a themed network's theme index (`None`: no theme); unthemed networks ignore it.
+    fn inputs(&self, x: &[f32], t: usize, theme: Option<usize>) -> TractResult<TVec<TValue>> {
         let x = Tensor::from_shape(&self.image_shape, x)?
             .cast_to_dt(self.x_type)?
             .into_owned();
         // Timesteps are integers below 2^11, exact in every type they may be given as.
         let t = tensor1(&[t as i64]).cast_to_dt(self.t_type)?.into_owned();
-        // The input order of the ONNX graph is fixed by the recipe: x, then t.
-        Ok(tvec![x.into_tvalue(), t.into_tvalue()])
+        // The input order of the ONNX graph is fixed by the recipe: x, t, then the theme.
+        let mut inputs = tvec![x.into_tvalue(), t.into_tvalue()];
+        if let Some((count, theme_type)) = self.themes {
+            // The index `count` means no theme; small integers are exact in f16 too.
+            let index = theme.unwrap_or(count) as f32;
+            inputs.push(
+                tensor1(&[index])
+                    .cast_to_dt(theme_type)?
+                    .into_owned()
+                    .into_tvalue(),
+            );
+        }
+        Ok(inputs)
     }
 
-    fn run(&mut self, x: &[f32], t: usize) -> TractResult<Vec<f32>> {
-        let inputs = self.inputs(x, t)?;
+    fn run(&mut self, x: &[f32], t: usize, theme: Option<usize>) -> TractResult<Vec<f32>> {
+        let inputs = self.inputs(x, t, theme)?;
         let out = self.state.run(inputs)?;
         Ok(out[0]
             .cast_to::<f32>()?
@@ -405,7 +431,7 @@ impl TractDenoiser {
         };
         let mut per_op = std::collections::BTreeMap::<String, (Duration, usize)>::new();
         for run in 0..=runs {
-            let inputs = self.inputs(x, t).map_err(fail)?;
+            let inputs = self.inputs(x, t, None).map_err(fail)?;
             let mut seen = Vec::new();
             self.state
                 .run_plan_with_eval(inputs, |ctx, state, node, input| {
@@ -473,14 +499,34 @@ fn check_output(typed: &TypedModel, card: &ModelCard, what: &str) -> Result<()> 
 
 impl Denoiser for TractDenoiser {
     fn predict(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
-        self.run(x, t).map_err(|e| Error::Model {
-            what: "inference".into(),
-            msg: format!("{e:#}"),
-        })
+        self.run(x, t, None).map_err(inference_err)
     }
 
     fn prediction(&self) -> Prediction {
         self.prediction
+    }
+
+    fn themes(&self) -> usize {
+        self.themes.map_or(0, |(count, _)| count)
+    }
+
+    fn predict_theme(&mut self, x: &[f32], t: usize, theme: usize) -> Result<Vec<f32>> {
+        let count = self.themes();
+        if theme > count {
+            return Err(Error::Invalid(format!(
+                "theme {theme} asked of a network with {count} themes"
+            )));
+        }
+        // Index `count` is no theme: the same as `predict` (and all an unthemed network has).
+        let theme = (theme < count).then_some(theme);
+        self.run(x, t, theme).map_err(inference_err)
+    }
+}
+
+fn inference_err(e: TractError) -> Error {
+    Error::Model {
+        what: "inference".into(),
+        msg: format!("{e:#}"),
     }
 }
 

@@ -65,6 +65,10 @@ pub struct FrameOptions {
     pub steps: Option<usize>,
     pub spacing: Option<String>,
     pub eta: Option<f32>,
+    /// A themed model's theme, "any" (one per picture) or "none".
+    pub theme: Option<String>,
+    /// Guidance scale of themed pictures (default: the model card's).
+    pub guidance: Option<f32>,
     /// First seed; the next pictures take the following ones (default: random seeds).
     pub seed: Option<u64>,
     pub threads: Option<usize>,
@@ -140,7 +144,8 @@ impl FrameOptions {
             fit => "fit", filter => "filter", background => "background", gallery => "gallery",
             keep => "keep", keep_bytes => "keep-bytes", gallery_size => "gallery-size",
             model => "model", variant => "variant", precision => "precision", sampler => "sampler", steps => "steps",
-            spacing => "spacing", eta => "eta", seed => "seed", threads => "threads",
+            spacing => "spacing", eta => "eta", theme => "theme", guidance => "guidance",
+            seed => "seed", threads => "threads",
             retry => "retry", buttons => "buttons", buttons_gpiochip => "buttons-gpiochip",
             http => "http", http_token_file => "http-token-file", mqtt => "mqtt",
             mqtt_id => "mqtt-id",

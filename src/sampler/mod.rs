@@ -10,6 +10,7 @@ mod config;
 mod ddim;
 mod ddpm;
 mod dpm_solver;
+mod guidance;
 mod prediction;
 
 pub use common::standard_normal;
@@ -17,6 +18,7 @@ pub use config::{SamplerConfig, SamplerKind};
 pub use ddim::Ddim;
 pub use ddpm::Ddpm;
 pub use dpm_solver::DpmSolverPP;
+pub use guidance::Guided;
 pub use prediction::{ModelOutput, Prediction};
 
 use crate::{Error, Result};
@@ -30,6 +32,23 @@ pub trait Denoiser {
     /// What [`Denoiser::predict`] returns; schedulers convert it through [`ModelOutput`].
     fn prediction(&self) -> Prediction {
         Prediction::Epsilon
+    }
+
+    /// How many themes the network takes (0: an unthemed network).
+    fn themes(&self) -> usize {
+        0
+    }
+
+    /// [`Denoiser::predict`] for `theme`: an index below [`Denoiser::themes`], or `themes()`
+    /// for none (what [`Denoiser::predict`] itself gives a themed network).
+    fn predict_theme(&mut self, x: &[f32], t: usize, theme: usize) -> Result<Vec<f32>> {
+        if theme != self.themes() {
+            return Err(Error::Invalid(format!(
+                "theme {theme} asked of a network with {} themes",
+                self.themes()
+            )));
+        }
+        self.predict(x, t)
     }
 }
 

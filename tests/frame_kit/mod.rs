@@ -84,6 +84,8 @@ pub fn params(card: &ModelCard, sampler: &str, steps: usize) -> GenerateParams {
         size: None,
         filter: Filter::Nearest,
         init_noise: None,
+        theme: petal::generate::default_theme(card),
+        guidance: None,
         petal_version: env!("CARGO_PKG_VERSION").into(),
     }
 }

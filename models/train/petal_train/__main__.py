@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--count", type=int, default=64)
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--guidance", type=float, default=None,
+                   help="a themed network: a row of 8 per theme, painted at this guidance scale")
 
     q = sub.add_parser("export", help="ONNX export with fixed input facts, verified against PyTorch")
     q.add_argument("--ckpt", default=str(RUNS / "emoji32" / "ema.pt"))
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trained; EMA weights at {train(args)}")
         elif args.cmd == "sample":
             from .sample import sample_grid
-            sample_grid(Path(args.ckpt), Path(args.out), args.count, args.steps, args.seed)
+            sample_grid(Path(args.ckpt), Path(args.out), args.count, args.steps, args.seed, args.guidance)
         elif args.cmd == "export":
             from .export import export
             export(Path(args.ckpt), Path(args.out), args.opset)

@@ -172,6 +172,10 @@ def build_card(dir: Path, ckpt: Path, name: str, fid_json: Path | None,
         card["inputs"]["theme"] = {"name": "theme", "shape": [1], "dtype": "float32",
                                    "units": f"theme index in 0..{len(themes) - 1}, {len(themes)} for none"}
         card["themes"] = list(themes)
+        counts = data.get("class_counts")
+        if isinstance(counts, list) and len(counts) == len(themes):
+            # "any" draws themes as often as the training set holds them.
+            card["theme_weights"] = [int(c) for c in counts]
         card["guidance_scale"] = float(guidance)
     elif guidance is not None:
         raise RecipeError(f"--guidance applies to a themed network; {ckpt} has no themes")

@@ -64,9 +64,17 @@ def folder_themes(root: Path, files: list[Path]) -> tuple[list[str], np.ndarray 
     parts = [f.relative_to(root).parts for f in files]
     if any(len(p) < 2 for p in parts):
         return [], None
-    themes = sorted({p[0] for p in parts})
+    # Theme names are what a user types after --theme: lowercase, words joined by "-".
+    names = {p[0]: re.sub(r"[^a-z0-9_]+", "-", p[0].lower()).strip("-") for p in parts}
+    themes = sorted(set(names.values()))
+    for folder, name in names.items():
+        if not name or name in ("any", "none"):
+            raise DataError(f"theme folder {folder!r} cannot be a theme name ({name!r}): use letters or "
+                            "digits, and not 'any' or 'none', which petal's --theme reserves")
+    if len(themes) != len(names):
+        raise DataError(f"theme folders {sorted(names)} give the same theme name twice ({themes})")
     index = {name: i for i, name in enumerate(themes)}
-    return themes, np.asarray([index[p[0]] for p in parts], dtype=np.int16)
+    return themes, np.asarray([index[names[p[0]]] for p in parts], dtype=np.int16)
 
 
 def fetch_emoji(cache: Path) -> Path:

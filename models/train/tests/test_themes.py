@@ -175,6 +175,7 @@ def test_themed_card(themed_models, capsys):
     validate_card(card)
     assert card["schema_version"] == 3
     assert card["themes"] == ["boats", "cats"] and card["guidance_scale"] == 2.5
+    assert card["theme_weights"] == [6, 4]  # "any" draws themes as the training set holds them
     assert card["inputs"]["theme"] == {"name": "theme", "shape": [1], "dtype": "float32",
                                        "units": "theme index in 0..1, 2 for none"}
     import jsonschema
@@ -185,3 +186,17 @@ def test_themed_card(themed_models, capsys):
                    dict(card, inputs={"x": card["inputs"]["x"], "t": card["inputs"]["t"]})):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.Draft202012Validator(schema).validate(broken)
+
+
+def test_theme_folder_names_become_names_petal_takes(tmp_path, capsys):
+    import json
+
+    write_images(tmp_path / "imgs" / "Big Boats", n=2, seed=1)
+    write_images(tmp_path / "imgs" / "cats", n=2, seed=2)
+    run_ok(["prepare", "--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "d"), "--resolution", str(RES)])
+    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["classes"] == ["big-boats", "cats"]
+    write_images(tmp_path / "bad" / "any", n=2, seed=1)
+    write_images(tmp_path / "bad" / "cats", n=2, seed=2)
+    run_error(["prepare", "--images", str(tmp_path / "bad"), "--out", str(tmp_path / "d2"),
+               "--resolution", str(RES)], capsys, "'any'", "reserves")
+    assert not (tmp_path / "d2" / "images.npy").exists()
