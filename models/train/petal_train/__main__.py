@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="condition on the data's themes (emoji categories) for classifier-free guidance")
     q.add_argument("--cond-drop", type=float, default=0.1,
                    help="share of images shown without their theme when training with --classes")
+    q.add_argument("--theme-lr-mult", type=float, default=25.0,
+                   help="the theme embedding's learning rate as a multiple of --lr (it starts at zero)")
     q.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
     q.add_argument("--stop-at", type=int, default=0,
                    help="save and stop at this step without changing the schedule (0: run to --steps)")

@@ -200,3 +200,30 @@ def test_theme_folder_names_become_names_petal_takes(tmp_path, capsys):
     run_error(["prepare", "--images", str(tmp_path / "bad"), "--out", str(tmp_path / "d2"),
                "--resolution", str(RES)], capsys, "'any'", "reserves")
     assert not (tmp_path / "d2" / "images.npy").exists()
+
+
+def test_the_theme_embedding_learns_at_its_own_rate():
+    from petal_train.train import param_groups
+
+    net = UNet(UNetConfig(resolution=16, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                          attn_resolutions=(16,), groups=4, dropout=0.0, num_classes=2))
+    rest, theme = param_groups(net, 25.0)
+    assert [p.shape for p in theme["params"]] == [net.class_emb.weight.shape] and theme["lr_mult"] == 25.0
+    assert len(rest["params"]) == len(list(net.parameters())) - 1
+    # one rate for all keeps the parameters in the network's order (an optimizer state saved that
+    # way loads back)
+    (only,) = param_groups(net, 1.0)
+    assert [id(p) for p in only["params"]] == [id(p) for p in net.parameters()]
+    # one Adam step at the same gradient moves the theme embedding 25x as far as an equal weight
+    torch.manual_seed(0)
+    plain = next(p for n, p in net.named_parameters() if n == "conv_in.bias")
+    opt = torch.optim.AdamW(param_groups(net, 25.0), lr=1e-3, weight_decay=0.0)
+    for g in opt.param_groups:
+        g["lr"] = 1e-3 * g.get("lr_mult", 1.0)
+    before_t, before_p = net.class_emb.weight.detach().clone(), plain.detach().clone()
+    for p in net.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    moved_t = (net.class_emb.weight - before_t).abs().max().item()
+    moved_p = (plain - before_p).abs().max().item()
+    assert moved_t == pytest.approx(25 * moved_p, rel=1e-3)
