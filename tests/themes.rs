@@ -358,3 +358,57 @@ fn guided_sampling_of_exact_point_masses_lands_on_the_guided_picture() {
     assert!(Guided::new(&mut net, 0, -0.5).is_err());
     assert!(Guided::new(&mut net, 0, f32::NAN).is_err());
 }
+
+#[test]
+fn a_frame_paints_the_theme_its_config_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, shown, gallery) = (
+        dir.path().join("frame.toml"),
+        dir.path().join("shown"),
+        dir.path().join("gallery"),
+    );
+    std::fs::write(
+        &cfg,
+        format!(
+            "display = \"png:{}?size=16x16\"\nevery = \"0\"\ncycles = 2\nsteps = 2\n\
+             emerging = false\nvariant = \"f32\"\nmodel = \"{}\"\ntheme = \"squares\"\n\
+             guidance = 2.0\ngallery = \"{}\"\nseed = 5\n",
+            shown.display(),
+            fixture().display(),
+            gallery.display()
+        ),
+    )
+    .unwrap();
+    petal()
+        .args(["frame", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success();
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(&gallery)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2);
+    for png in &kept {
+        let p = params_of(png);
+        assert_eq!(p.theme.as_deref(), Some("squares"));
+        assert_eq!(p.guidance, Some(2.0));
+    }
+    // A theme the model lacks stops the frame at start, naming the themes it has.
+    std::fs::write(
+        &cfg,
+        format!(
+            "display = \"png:{}\"\nmodel = \"{}\"\ntheme = \"cats\"\n",
+            shown.display(),
+            fixture().display()
+        ),
+    )
+    .unwrap();
+    petal()
+        .args(["frame", "--config"])
+        .arg(&cfg)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no theme \"cats\""));
+}
