@@ -77,6 +77,12 @@ def training_extras(ck: dict) -> dict:
         "ema": {"kind": "EDM: half-life = ratio x images seen", "ratio": float(ck.get("ema_ratio", 0)),
                 "cap_images": hp.get("ema_cap_images", 0), **(ck.get("ema_pick") or {})},
     }
+    init = (ck.get("meta") or {}).get("init_from")
+    if isinstance(init, dict):
+        # A run started from another run's weights: its steps are on top of that run's.
+        extras["init_from"] = {"steps": init.get("step"), "wall_seconds": init.get("wall_seconds")}
+    if hp.get("theme_lr_mult") is not None and ck.get("classes"):
+        extras["themes"] = {"cond_drop": hp.get("cond_drop"), "theme_lr_mult": hp.get("theme_lr_mult")}
     return extras
 
 

@@ -306,8 +306,10 @@ def train(args) -> Path:
             if (Path(args.data) / "manifest.json").exists() else {},
             "params": params, "macs": macs, "batch": hp["batch"], "lr": hp["lr"],
             "min_snr": hp["min_snr"], "device": str(device),
-            "init_from": None if init is None else {"path": str(args.init_from), "step": init.get("step"),
-                                                    "wall_seconds": init.get("wall_seconds")},
+            # A resumed run keeps the record of the run it was started from.
+            "init_from": ({"path": str(args.init_from), "step": init.get("step"),
+                           "wall_seconds": init.get("wall_seconds")} if init is not None
+                          else ((resumed.get("meta") or {}).get("init_from") if resumed is not None else None)),
             "compute": describe_compute(device, amp, ddp.world)}
 
     def save(final: bool = False, name: str = "ckpt.pt") -> None:

@@ -70,7 +70,7 @@ def test_init_from_adds_themes_and_the_new_run_resumes_exactly(themed, tmp_path)
     assert a["step"] == b["step"] == 4
     assert a["classes"] == b["classes"] == ["boats", "cats"]
     assert a["config"]["num_classes"] == 2
-    assert a["meta"]["init_from"]["step"] == 2
+    assert a["meta"]["init_from"]["step"] == b["meta"]["init_from"]["step"] == 2  # kept on resume
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     # the theme embedding was trained: it left zero
     assert a["model"]["class_emb.weight"].abs().max() > 0
