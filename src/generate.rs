@@ -193,8 +193,8 @@ impl GenerateParams {
     }
 }
 
-/// Guidance beyond this is far past where pictures stop improving (they saturate and lose
-/// their shapes); it is refused as a likely typo.
+/// Guidance beyond this is far from the scales measured for petal's models (2 and 3, see
+/// bench/results/model-themed-2200): refused as a likely typo.
 pub const MAX_GUIDANCE: f32 = 20.0;
 
 /// Samples one picture, through [`Guided`] when it has a theme.
