@@ -20,6 +20,7 @@ from .errors import CheckpointError
 from .log import setup
 from .model import UNet, UNetConfig, count_macs, count_params
 from .schedule import Schedule
+from .data import load_labels
 
 CKPT_VERSION = 2
 # Hyperparameters that shape the trajectory: a resumed run takes them from the checkpoint so it
@@ -208,14 +209,7 @@ def train(args) -> Path:
     step, wall = 0, 0.0
     resumed = None
     if args.resume:
-        from .resume_pack import unpack_resume
-
-        source = unpack_resume(Path(args.resume))
-        try:
-            resumed = load_checkpoint(source)
-        finally:
-            if source != Path(args.resume):
-                source.unlink()
+        resumed = load_any_checkpoint(Path(args.resume))
         cfg = UNetConfig.from_dict(resumed["config"])
         sched = Schedule.from_dict(resumed["schedule"])
         step, wall = int(resumed.get("step", 0)), float(resumed.get("wall_seconds", 0.0))
@@ -232,7 +226,7 @@ def train(args) -> Path:
     if args.init_from:
         if resumed is not None:
             raise ValueError("--init-from starts a new run; it cannot be combined with --resume")
-        init = init_weights(Path(args.init_from))
+        init = load_any_checkpoint(Path(args.init_from))
         # The architecture, schedule and prediction are the source network's: its weights must fit.
         cfg = UNetConfig.from_dict(init["config"])
         sched = Schedule.from_dict(init["schedule"])
@@ -412,8 +406,8 @@ def param_groups(model: UNet, theme_lr_mult: float) -> list[dict]:
     return [{"params": rest}, {"params": theme, "lr_mult": theme_lr_mult}]
 
 
-def init_weights(path: Path) -> dict:
-    """The EMA weights (and config) of another run, to start a new run from."""
+def load_any_checkpoint(path: Path) -> dict:
+    """A checkpoint file, or a pack-resume directory unpacked to a temporary file."""
     from .resume_pack import unpack_resume
 
     source = unpack_resume(path)
@@ -423,12 +417,6 @@ def init_weights(path: Path) -> dict:
         if source != path:
             source.unlink()
     return ck
-
-
-def load_labels(folder: Path, count: int | None = None) -> tuple[np.ndarray, list[str]]:
-    from .data import load_labels as load
-
-    return load(folder, count)
 
 
 def load_data(folder: Path, resolution: int) -> np.ndarray:
