@@ -19,6 +19,16 @@ def rgb(s: str) -> tuple[int, int, int]:
     return parts  # type: ignore[return-value]
 
 
+def artwork_list(s: str) -> tuple[str, ...]:
+    from .data import ARTWORKS
+    names = tuple(n.strip() for n in s.split(","))
+    unknown = [n for n in names if n not in ARTWORKS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"artwork {s!r}: name each of {', '.join(ARTWORKS)} at most once, comma-separated")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m petal_train", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -30,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cache", default=str(RUNS / "cache"))
     q.add_argument("--background", type=rgb, default=(255, 255, 255), help="R,G,B behind transparent pixels")
     q.add_argument("--keep-skin-tones", action="store_true")
+    q.add_argument("--artwork", type=artwork_list, default=("google",),
+                   help="the emoji artwork sets to train on, comma-separated: google (Noto, the "
+                        "default), twitter (Twemoji); e.g. google,twitter for both")
 
     q = sub.add_parser("train", help="train (or resume) a UNet")
     q.add_argument("--data", default=str(RUNS / "data"))
@@ -158,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "prepare":
             from .data import prepare
             m = prepare(Path(args.out), args.resolution, Path(args.images) if args.images else None,
-                        Path(args.cache), args.background, args.keep_skin_tones)
+                        Path(args.cache), args.background, args.keep_skin_tones, args.artwork)
             print(f"prepared {m['count']} images at {m['resolution']} px from {m['source']} -> {args.out}")
         elif args.cmd == "train":
             from .train import train

@@ -16,8 +16,15 @@ from tqdm import tqdm
 
 from .errors import DataError
 
-EMOJI_PACKAGE = "emoji-datasource-google@16.0.0"
-EMOJI_LICENSE = "Apache-2.0 (Google Noto Emoji artwork, npm emoji-datasource-google@16.0.0)"
+EMOJI_VERSION = "16.0.0"
+# The emoji-datasource artwork sets whose licences let petal train on them and ship the result,
+# with that licence. All draw the same emoji list (the packages' emoji.json is one file), so the
+# themes come out the same for each. Apple's artwork is not licensed for this.
+ARTWORKS = {
+    "google": "Apache-2.0 (Google Noto Emoji artwork, npm emoji-datasource-google@16.0.0)",
+    "twitter": "CC-BY-4.0 (Twemoji artwork, npm emoji-datasource-twitter@16.0.0)",
+}
+DEFAULT_ARTWORK = ("google",)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 # Skin-tone modifiers U+1F3FB..U+1F3FF: variants of the same artwork, dropped so they don't dominate.
 SKIN_TONE = re.compile(r"1f3f[b-f]")
@@ -77,22 +84,30 @@ def folder_themes(root: Path, files: list[Path]) -> tuple[list[str], np.ndarray 
     return themes, np.asarray([index[names[p[0]]] for p in parts], dtype=np.int16)
 
 
-def fetch_emoji(cache: Path) -> Path:
-    """Runs `npm pack` once and unpacks the 64 px PNGs; returns their folder."""
-    img_dir = cache / "package" / "img" / "google" / "64"
+def emoji_package(artwork: str) -> str:
+    return f"emoji-datasource-{artwork}@{EMOJI_VERSION}"
+
+
+def fetch_emoji(cache: Path, artwork: str = "google") -> Path:
+    """Runs `npm pack` once per artwork set and unpacks its 64 px PNGs; returns their folder."""
+    if artwork not in ARTWORKS:
+        raise DataError(f"unknown emoji artwork {artwork!r}; choose from {', '.join(ARTWORKS)}")
+    img_dir = cache / "package" / "img" / artwork / "64"
     if img_dir.is_dir() and any(img_dir.iterdir()) and (cache / "package" / "emoji.json").exists():
         return img_dir
     cache.mkdir(parents=True, exist_ok=True)
-    tgz = cache / "emoji-datasource-google-16.0.0.tgz"
+    tgz = cache / f"emoji-datasource-{artwork}-{EMOJI_VERSION}.tgz"
     if not tgz.exists():
         if shutil.which("npm") is None:
             raise DataError("npm is not installed; install Node.js/npm or pass --images DIR")
-        subprocess.run(["npm", "pack", EMOJI_PACKAGE, "--pack-destination", str(cache)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["npm", "pack", emoji_package(artwork), "--pack-destination", str(cache)],
+                       check=True, stdout=subprocess.DEVNULL)
     with tarfile.open(tgz) as tf:
         members = [m for m in tf.getmembers()
-                   if m.name.startswith("package/img/google/64/") or m.name == "package/emoji.json"]
+                   if m.name.startswith(f"package/img/{artwork}/64/") or m.name == "package/emoji.json"]
         tf.extractall(cache, members=members, filter="data")
+    if not img_dir.is_dir():
+        raise DataError(f"{tgz} holds no package/img/{artwork}/64/ images")
     return img_dir
 
 
@@ -124,17 +139,27 @@ def load_image(path: Path, resolution: int, background: tuple[int, int, int]) ->
 
 
 def prepare(out: Path, resolution: int, images: Path | None, cache: Path,
-            background: tuple[int, int, int] = (255, 255, 255), keep_skin_tones: bool = False) -> dict:
+            background: tuple[int, int, int] = (255, 255, 255), keep_skin_tones: bool = False,
+            artworks: tuple[str, ...] = DEFAULT_ARTWORK) -> dict:
     if resolution < 8 or resolution % 8 != 0:
         raise DataError(f"resolution {resolution} must be a multiple of 8 and at least 8")
+    artwork_counts = None
     if images is None:
-        folder = fetch_emoji(cache)
-        files = list_images(folder)
-        if not keep_skin_tones:
-            files = [f for f in files if not SKIN_TONE.search(f.stem)]
-        source, license_ = EMOJI_PACKAGE, EMOJI_LICENSE
+        if not artworks or len(set(artworks)) != len(artworks):
+            raise DataError(f"artwork {','.join(artworks)!r}: name each artwork set once")
+        files, label_parts, artwork_counts = [], [], {}
+        for artwork in artworks:
+            folder = fetch_emoji(cache, artwork)
+            these = list_images(folder)
+            if not keep_skin_tones:
+                these = [f for f in these if not SKIN_TONE.search(f.stem)]
+            label_parts.append(theme_labels(these, emoji_categories(folder.parent.parent.parent)))
+            files += these
+            artwork_counts[artwork] = len(these)
+        source = " + ".join(emoji_package(a) for a in artworks)
+        license_ = "; ".join(ARTWORKS[a] for a in artworks)
         themes = [name for name, _ in THEMES]
-        labels = theme_labels(files, emoji_categories(folder.parent.parent.parent))
+        labels = np.concatenate(label_parts)
     else:
         files = list_images(images)
         source, license_ = str(images), "user-supplied"
@@ -143,6 +168,9 @@ def prepare(out: Path, resolution: int, images: Path | None, cache: Path,
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"source": source, "license": license_, "count": int(arr.shape[0]),
                 "resolution": resolution, "background": list(background)}
+    if artwork_counts is not None:
+        # images.npy holds the artwork sets one after another, in this order
+        manifest["artwork_counts"] = artwork_counts
     if labels is not None:
         manifest["classes"] = themes
         manifest["class_counts"] = np.bincount(labels, minlength=len(themes)).tolist()
