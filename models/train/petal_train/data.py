@@ -90,13 +90,11 @@ def emoji_package(artwork: str) -> str:
 
 def fetch_emoji(cache: Path, artwork: str = "google") -> Path:
     """Runs `npm pack` once per artwork set and unpacks its 64 px PNGs; returns their folder."""
-    if artwork not in ARTWORKS:
-        raise DataError(f"unknown emoji artwork {artwork!r}; choose from {', '.join(ARTWORKS)}")
     img_dir = cache / "package" / "img" / artwork / "64"
     if img_dir.is_dir() and any(img_dir.iterdir()) and (cache / "package" / "emoji.json").exists():
         return img_dir
     cache.mkdir(parents=True, exist_ok=True)
-    tgz = cache / f"emoji-datasource-{artwork}-{EMOJI_VERSION}.tgz"
+    tgz = cache / (emoji_package(artwork).replace("@", "-") + ".tgz")  # npm pack's file name
     if not tgz.exists():
         if shutil.which("npm") is None:
             raise DataError("npm is not installed; install Node.js/npm or pass --images DIR")
@@ -145,21 +143,23 @@ def prepare(out: Path, resolution: int, images: Path | None, cache: Path,
         raise DataError(f"resolution {resolution} must be a multiple of 8 and at least 8")
     artwork_counts = None
     if images is None:
-        if not artworks or len(set(artworks)) != len(artworks):
-            raise DataError(f"artwork {','.join(artworks)!r}: name each artwork set once")
-        files, label_parts, artwork_counts = [], [], {}
+        unknown = [a for a in artworks if a not in ARTWORKS]
+        if not artworks or unknown or len(set(artworks)) != len(artworks):
+            raise DataError(f"--artwork {','.join(artworks)!r}: name each of {', '.join(ARTWORKS)} "
+                            "at most once, comma-separated")
+        files, artwork_counts = [], {}
         for artwork in artworks:
-            folder = fetch_emoji(cache, artwork)
-            these = list_images(folder)
+            these = list_images(fetch_emoji(cache, artwork))
             if not keep_skin_tones:
                 these = [f for f in these if not SKIN_TONE.search(f.stem)]
-            label_parts.append(theme_labels(these, emoji_categories(folder.parent.parent.parent)))
             files += these
             artwork_counts[artwork] = len(these)
+        # one emoji.json serves every artwork set (fetch_emoji unpacks it beside them)
+        categories = emoji_categories(cache / "package")
         source = " + ".join(emoji_package(a) for a in artworks)
         license_ = "; ".join(ARTWORKS[a] for a in artworks)
         themes = [name for name, _ in THEMES]
-        labels = np.concatenate(label_parts)
+        labels = theme_labels(files, categories)
     else:
         files = list_images(images)
         source, license_ = str(images), "user-supplied"
